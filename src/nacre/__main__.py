@@ -1,0 +1,6 @@
+"""``python -m nacre`` runs the CLI."""
+
+from nacre.cli import main
+
+if __name__ == "__main__":
+    main()

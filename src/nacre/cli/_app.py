@@ -1,0 +1,75 @@
+"""The Typer application and the entry point that turns user errors into one clear line."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from nacre._version import __version__
+from nacre.cli import _chat, _models
+from nacre.errors import NacreError
+
+app = typer.Typer(
+    name="nacre",
+    help=(
+        "Constructive LLM safety: guard a chat model so it helps instead of refusing, red-team models over "
+        "many turns, and benchmark safety and over-refusal.\n\n"
+        "Models are named provider/model: openai/<name> (any OpenAI-compatible server, see --base-url), "
+        "embedded/smollm2-135m (in-process toy model), mock/<script> (deterministic, for tests). "
+        "Run `nacre models` to see what is ready here."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what nacre is doing (to stderr).")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@app.command()
+def version() -> None:
+    """Print the nacre version and which optional parts are installed."""
+    import importlib.metadata
+
+    from nacre.models import EmbeddedProvider
+
+    console = Console()
+    console.print(f"nacre {__version__}")
+    try:
+        llama = importlib.metadata.version("llama-cpp-python")
+    except importlib.metadata.PackageNotFoundError:
+        llama = "not installed"
+    console.print(f"python {sys.version.split()[0]}; llama-cpp-python {llama}")
+    reason = EmbeddedProvider.availability()
+    console.print(f"embedded model: {'ready' if reason is None else 'unavailable: ' + reason}", soft_wrap=True)
+
+
+app.command(name="models")(_models.models)
+app.command(name="chat")(_chat.chat)
+
+
+def main() -> None:
+    """Run the CLI; a :class:`NacreError` prints as one line on stderr and exits with status 1."""
+    try:
+        app()
+    except NacreError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True, highlight=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        Console(stderr=True).print("interrupted")
+        sys.exit(130)

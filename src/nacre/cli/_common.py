@@ -1,0 +1,99 @@
+"""Options and helpers shared by commands that talk to a model."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nacre.errors import ConfigError
+from nacre.models import CachedChatModel, ChatModel, ModelSettings, get_model
+from nacre.store import Store, default_path
+
+DEFAULT_MODEL = "embedded/smollm2-135m"
+
+ModelOpt = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        "-m",
+        envvar="NACRE_MODEL",
+        help="Model string provider/model, e.g. openai/gpt-4o-mini, embedded/smollm2-135m, mock/echo.",
+    ),
+]
+BaseUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--base-url",
+        envvar="NACRE_BASE_URL",
+        help="OpenAI-compatible endpoint for openai/ models, e.g. http://127.0.0.1:8080/v1. Key: NACRE_API_KEY.",
+    ),
+]
+TimeoutOpt = Annotated[
+    float, typer.Option("--timeout", envvar="NACRE_TIMEOUT", min=0.1, help="Seconds per model request.")
+]
+MaxRetriesOpt = Annotated[
+    int,
+    typer.Option(
+        "--max-retries", envvar="NACRE_MAX_RETRIES", min=0, help="Retries on server errors (429s are waited out)."
+    ),
+]
+ModelOptionOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--model-option",
+        "-O",
+        help="Provider option KEY=VALUE (e.g. n_ctx=8192, json_mode=json_object). Repeatable.",
+    ),
+]
+DbOpt = Annotated[
+    Path | None,
+    typer.Option("--db", envvar="NACRE_DB", help="Store file (SQLite). Default ~/.local/share/nacre/nacre.db."),
+]
+NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Do not read or write the response cache.")]
+
+
+def parse_options(pairs: list[str] | None) -> dict[str, str]:
+    """Parse ``KEY=VALUE`` strings.
+
+    Raises:
+        ConfigError: If one has no ``=``.
+    """
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"model option {pair!r} is not KEY=VALUE")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def open_model(
+    spec: str,
+    *,
+    base_url: str | None,
+    timeout: float,
+    max_retries: int,
+    options: list[str] | None,
+    db: Path | None,
+    cache: bool,
+) -> tuple[ChatModel, Store | None]:
+    """Create the model named on the command line, wrapped in the response cache unless disabled.
+
+    Returns:
+        The model and the store that holds its cache (``None`` without a cache); the caller closes both.
+    """
+    settings = dataclasses.replace(
+        ModelSettings.from_env(),
+        base_url=base_url,
+        timeout_s=timeout,
+        max_retries=max_retries,
+        options=parse_options(options),
+    )
+    model = get_model(spec, settings)
+    if not cache:
+        return model, None
+    store = Store(db or default_path())
+    return CachedChatModel(model, store), store

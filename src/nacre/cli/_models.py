@@ -1,0 +1,40 @@
+"""``nacre models``: the providers and what each needs."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from nacre.models import providers
+
+
+def models(as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False) -> None:
+    """List model providers, an example model string for each, and whether it is ready on this machine."""
+    rows: list[dict[str, str | bool]] = []
+    for name, provider in sorted(providers().items()):
+        reason = provider.availability()
+        rows.append(
+            {
+                "provider": name,
+                "example": provider.example,
+                "ready": reason is None,
+                "status": "ready" if reason is None else reason,
+                "needs": provider.requires,
+                "description": provider.description,
+            }
+        )
+    console = Console()
+    if as_json:
+        console.print_json(json.dumps(rows))
+        return
+    table = Table(title="Model providers", show_lines=True)
+    for col in ("provider", "example", "status", "needs", "description"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        status = "[green]ready[/]" if r["ready"] else f"[yellow]{r['status']}[/]"
+        table.add_row(str(r["provider"]), str(r["example"]), status, str(r["needs"]), str(r["description"]))
+    console.print(table)

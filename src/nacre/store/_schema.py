@@ -1,0 +1,118 @@
+"""The SQLite schema, its version, and migrations between versions."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+
+from nacre.errors import SchemaVersionError, StoreError
+
+SCHEMA_VERSION = 1
+
+SCHEMA: tuple[str, ...] = (
+    """CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('running', 'completed', 'failed')),
+        config TEXT NOT NULL,
+        nacre_version TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        summary TEXT
+    )""",
+    """CREATE TABLE conversations (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        item_key TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('open', 'complete')),
+        metadata TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        UNIQUE (run_id, item_key)
+    )""",
+    """CREATE TABLE messages (
+        conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        message TEXT NOT NULL,
+        meta TEXT NOT NULL,
+        PRIMARY KEY (conversation_id, position)
+    )""",
+    """CREATE TABLE scores (
+        id INTEGER PRIMARY KEY,
+        conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+        judge_id TEXT NOT NULL,
+        value REAL,
+        label TEXT,
+        explanation TEXT NOT NULL,
+        raw TEXT NOT NULL,
+        created_at REAL NOT NULL
+    )""",
+    "CREATE INDEX scores_by_conversation ON scores (conversation_id)",
+    """CREATE TABLE response_cache (
+        key TEXT PRIMARY KEY,
+        model_id TEXT NOT NULL,
+        completion TEXT NOT NULL,
+        created_at REAL NOT NULL
+    )""",
+)
+
+# MIGRATIONS[n] upgrades a version-n database to version n + 1. Each list runs in one transaction.
+MIGRATIONS: Mapping[int, Sequence[str]] = {}
+
+
+def prepare(conn: sqlite3.Connection, path: str, migrations: Mapping[int, Sequence[str]] | None = None) -> int:
+    """Create the schema in a new database, or check and migrate an existing one.
+
+    Args:
+        conn: An open connection in autocommit mode.
+        path: The file name, for messages.
+        migrations: Migration steps by source version (tests inject their own).
+
+    Returns:
+        The schema version now in the file.
+
+    Raises:
+        SchemaVersionError: If the file is newer than this nacre, or older with no migration path.
+        StoreError: If the file is not a nacre store.
+    """
+    steps = MIGRATIONS if migrations is None else migrations
+    target = max([SCHEMA_VERSION, *(v + 1 for v in steps)])
+    try:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path} is not a SQLite database ({exc})") from None
+    if version == 0:
+        if tables:
+            raise StoreError(f"{path} is a SQLite file but not a nacre store (tables: {', '.join(sorted(tables))})")
+        with transaction(conn):
+            for statement in SCHEMA:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        version = SCHEMA_VERSION
+    if version > target:
+        raise SchemaVersionError(
+            f"{path} uses store schema v{version}, but this nacre reads up to v{target}: upgrade nacre"
+        )
+    while version < target:
+        if version not in steps:
+            raise SchemaVersionError(f"{path} uses store schema v{version}, which this nacre cannot migrate")
+        with transaction(conn):
+            for statement in steps[version]:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+        version += 1
+    return version
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any exception, so no write is ever half done."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

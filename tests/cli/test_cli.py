@@ -1,0 +1,140 @@
+"""The CLI as a user runs it: a real process, real exit codes, one clear line on error."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nacre._version import __version__
+from tests.conftest import free_port
+
+
+def nacre(
+    *args: str, input: str | None = None, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "nacre", *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], needle: str) -> None:
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ") and needle in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_help_and_version() -> None:
+    result = nacre("--help")
+    assert result.returncode == 0
+    for command in ("chat", "models", "version"):
+        assert command in result.stdout
+    version = nacre("version")
+    assert version.returncode == 0 and f"nacre {__version__}" in version.stdout
+
+
+def test_models_lists_providers_with_status() -> None:
+    result = nacre("models", "--json")
+    assert result.returncode == 0
+    rows = {r["provider"]: r for r in json.loads(result.stdout)}
+    assert set(rows) >= {"openai", "embedded", "mock"}
+    assert rows["mock"]["ready"] is True
+    assert rows["embedded"]["needs"]
+    table = nacre("models")
+    assert "openai/gpt-4o-mini" in table.stdout
+
+
+def test_chat_once_with_mock_and_cache(tmp_path: Path) -> None:
+    db = tmp_path / "c.db"
+    first = nacre("chat", "-m", "mock/echo", "--once", "hello there", "--db", str(db))
+    assert first.returncode == 0
+    assert first.stdout.strip() == "hello there"
+    assert "mock/echo" in first.stderr
+    second = nacre("chat", "-m", "mock/echo", "--once", "hello there", "--db", str(db))
+    assert second.stdout.strip() == "hello there" and "cache" in second.stderr
+
+
+def test_chat_json_schema(tmp_path: Path) -> None:
+    schema = tmp_path / "schema.json"
+    schema.write_text(json.dumps({"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}))
+    result = nacre("chat", "-m", "mock/json", "--once", "x", "--json-schema", str(schema), "--no-cache")
+    assert result.returncode == 0 and json.loads(result.stdout) == {"ok": False}
+    schema.write_text("[1, 2")
+    assert_one_line_error(
+        nacre("chat", "-m", "mock/json", "--once", "x", "--json-schema", str(schema), "--no-cache"),
+        "cannot read JSON schema",
+    )
+
+
+def test_interactive_repl_keeps_history_and_resets(tmp_path: Path) -> None:
+    script = "first message\nsecond message\n/reset\nthird\n/exit\n"
+    result = nacre("chat", "-m", "mock/echo", "--no-cache", input=script)
+    assert result.returncode == 0, result.stderr
+    assert "mock model" in result.stdout  # a mock announces itself
+    assert result.stdout.count("first message") == 1
+    assert "conversation cleared" in result.stdout
+    assert "third" in result.stdout
+
+
+def test_repl_ends_cleanly_on_eof() -> None:
+    result = nacre("chat", "-m", "mock/echo", "--no-cache", input="hi\n")
+    assert result.returncode == 0 and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("chat", "-m", "nosuch/model", "--once", "hi", "--no-cache"), "unknown model provider 'nosuch'"),
+        (("chat", "-m", "gpt-4o", "--once", "hi", "--no-cache"), "not of the form provider/model"),
+        (("chat", "-m", "openai/x", "--base-url", "localhost", "--once", "hi", "--no-cache"), "must look like"),
+        (("chat", "-m", "mock/echo", "-O", "novalue", "--once", "hi", "--no-cache"), "not KEY=VALUE"),
+    ],
+)
+def test_user_mistakes_print_one_line(args: tuple[str, ...], needle: str) -> None:
+    assert_one_line_error(nacre(*args), needle)
+
+
+def test_unreachable_base_url_is_one_line() -> None:
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    result = nacre("chat", "-m", "openai/x", "--base-url", url, "--once", "hi", "--max-retries", "1", "--no-cache")
+    assert_one_line_error(result, f"cannot reach {url}")
+
+
+def test_missing_extra_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "block"
+    blocker.mkdir()
+    (blocker / "llama_cpp.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'llama_cpp'\", name='llama_cpp')\n"
+    )
+    result = nacre(
+        "chat", "-m", "embedded/smollm2-135m", "--once", "hi", "--no-cache", env={"PYTHONPATH": str(blocker)}
+    )
+    assert_one_line_error(result, "needs the `embedded` extra")
+    assert "nacre[embedded]" in result.stderr
+
+
+def test_bad_store_file_is_one_line(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"garbage" * 200)
+    assert_one_line_error(nacre("chat", "-m", "mock/echo", "--once", "hi", "--db", str(junk)), "not a SQLite database")
+
+
+@pytest.mark.embedded
+def test_chat_once_on_the_embedded_model(smollm2_path: Path) -> None:
+    result = nacre("chat", "--once", "Say hi.", "--max-tokens", "12", "--no-cache")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
+    assert "embedded/smollm2-135m" in result.stderr
