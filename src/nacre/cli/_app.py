@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from nacre._version import __version__
-from nacre.cli import _chat, _models
+from nacre.cli import _assess, _chat, _models, _train
 from nacre.errors import NacreError
 
 app = typer.Typer(
@@ -61,6 +61,8 @@ def version() -> None:
 
 app.command(name="models")(_models.models)
 app.command(name="chat")(_chat.chat)
+app.command(name="assess")(_assess.assess)
+app.add_typer(_train.app, name="train")
 
 
 def main() -> None:

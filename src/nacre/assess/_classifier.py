@@ -1,0 +1,97 @@
+"""Tier 2: the trained embedding classifier, scoring every tier-1 reading of a message."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from nacre.assess._embed import Embedder
+from nacre.assess._heads import Heads, signal_features
+from nacre.assess._normalize import Normalized
+from nacre.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class Scores:
+    """The heads' outputs for one message (its riskiest reading).
+
+    Attributes:
+        harm: Probability that the message seeks or would enable harm.
+        categories: Probability per category label.
+        severity: Probability per severity level 0-3.
+        user_type: Probability per user type.
+        interaction: Probability per interaction type.
+        reading: Index of the reading that was riskiest (0 is the cleaned text itself).
+        vector: The embedding of the cleaned text (for similarity between turns).
+    """
+
+    harm: float
+    categories: Mapping[str, float]
+    severity: Sequence[float]
+    user_type: Mapping[str, float]
+    interaction: Mapping[str, float]
+    reading: int = 0
+    vector: npt.NDArray[np.float32] | None = None
+
+
+class Classifier:
+    """Embeds each reading of each message and applies the trained heads.
+
+    Args:
+        embedder: The embedder the heads were trained with.
+        heads: The trained heads.
+
+    Raises:
+        ConfigError: If the heads were trained on a different embedder.
+    """
+
+    def __init__(self, embedder: Embedder, heads: Heads) -> None:
+        if heads.embedder != embedder.name:
+            raise ConfigError(
+                f"assessor heads were trained on {heads.embedder!r} but the embedder is {embedder.name!r}; "
+                "retrain with `nacre train assess`"
+            )
+        self.embedder = embedder
+        self.heads = heads
+
+    def score(self, items: Sequence[Normalized]) -> list[Scores]:
+        """Score messages in one embedding batch; each message keeps its riskiest reading."""
+        texts: list[str] = []
+        owners: list[int] = []
+        for i, item in enumerate(items):
+            for text in (item.text, *item.readings):
+                texts.append(text)
+                owners.append(i)
+        if not texts:
+            return []
+        emb = self.embedder.embed(texts)
+        feats = np.stack([signal_features(items[o].signals, items[o].lang) for o in owners])
+        x = np.hstack([emb, feats]).astype(np.float32)
+        probs = {name: head.predict(x) for name, head in self.heads.heads.items()}
+        harm = probs["harmful"][:, 1]
+        out: list[Scores] = []
+        start = 0
+        for item in items:
+            count = 1 + len(item.readings)
+            rows = range(start, start + count)
+            best = max(rows, key=lambda r: float(harm[r]))
+            out.append(
+                Scores(
+                    harm=float(harm[best]),
+                    categories=self._dist("category", probs, best),
+                    severity=[float(v) for v in probs["severity"][best]],
+                    user_type=self._dist("user_type", probs, best),
+                    interaction=self._dist("interaction", probs, best),
+                    reading=best - start,
+                    vector=emb[start],
+                )
+            )
+            start += count
+        return out
+
+    def _dist(self, head: str, probs: Mapping[str, np.ndarray], row: int) -> dict[str, float]:
+        labels = self.heads[head].labels
+        return {label: float(p) for label, p in zip(labels, probs[head][row], strict=True)}

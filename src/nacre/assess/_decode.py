@@ -1,0 +1,434 @@
+"""Decoders that undo one obfuscation each; every decoder is a pure function ``str -> str | None``.
+
+A decoder returns ``None`` when its obfuscation is not present, so the caller knows what was undone. They are
+deliberately conservative: a false decode only adds a reading to classify, it never hides the original text.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import itertools
+import re
+import unicodedata
+
+# Zero-width and formatting characters used to split words invisibly; bidi controls used to reverse display.
+_INVISIBLE = dict.fromkeys(
+    [
+        173,
+        847,
+        1564,
+        4447,
+        4448,
+        6068,
+        6069,
+        6158,
+        8288,
+        8289,
+        8290,
+        8291,
+        8292,
+        65279,
+        *list(range(8203, 8208)),
+        *list(range(8234, 8239)),
+        *list(range(8294, 8298)),
+        *list(range(65024, 65040)),
+    ],
+    None,
+)
+
+# Letters from other scripts that render like Latin ones (the common subset used in filter evasion).
+_CONFUSABLES = str.maketrans(
+    {
+        "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P", "С": "C", "Т": "T",
+        "Х": "X", "У": "Y", "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "у": "y", "х": "x", "і": "i",
+        "ј": "j", "ѕ": "s", "ԁ": "d", "ɡ": "g", "һ": "h", "ո": "n", "ս": "u", "Α": "A", "Β": "B", "Ε": "E",
+        "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N", "Ο": "O", "Ρ": "P", "Τ": "T", "Υ": "Y",
+        "Χ": "X", "ο": "o", "ν": "v", "α": "a", "ι": "i", "κ": "k", "ρ": "p", "τ": "t", "υ": "u",
+    }
+)  # fmt: skip
+
+_LEET = str.maketrans(
+    {"4": "a", "@": "a", "3": "e", "1": "i", "!": "i", "0": "o", "5": "s", "$": "s", "7": "t", "9": "g"}
+)
+_LEET_TOKEN = re.compile(r"(?<![\w@$!])(?=[\w@$!]*[A-Za-z])(?=[\w@$!]*[0-9@$!])[\w@$!]{3,15}(?![\w@$!])")
+_BASE64_TOKEN = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{12,}={0,2}(?![A-Za-z0-9+/=])")
+_HEX_TOKEN = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}[\s:]?){8,}(?![0-9A-Fa-f])")
+_SPLIT_RUN = re.compile(r"(?<!\S)((?:\S[\s\-_.*|/·•,+]{1,3}){3,}\S)(?!\S)")
+_WORD = re.compile(r"[A-Za-z']+")
+
+# Frequent English words: a cheap measure of whether a reading is language or noise.
+_COMMON = frozenset(
+    [
+        "the",
+        "be",
+        "to",
+        "of",
+        "and",
+        "a",
+        "in",
+        "that",
+        "have",
+        "i",
+        "it",
+        "for",
+        "not",
+        "on",
+        "with",
+        "he",
+        "as",
+        "you",
+        "do",
+        "at",
+        "this",
+        "but",
+        "his",
+        "by",
+        "from",
+        "they",
+        "we",
+        "say",
+        "her",
+        "she",
+        "or",
+        "an",
+        "will",
+        "my",
+        "one",
+        "all",
+        "would",
+        "there",
+        "their",
+        "what",
+        "so",
+        "up",
+        "out",
+        "if",
+        "about",
+        "who",
+        "get",
+        "which",
+        "go",
+        "me",
+        "when",
+        "make",
+        "can",
+        "like",
+        "time",
+        "no",
+        "just",
+        "him",
+        "know",
+        "take",
+        "people",
+        "into",
+        "year",
+        "your",
+        "good",
+        "some",
+        "could",
+        "them",
+        "see",
+        "other",
+        "than",
+        "then",
+        "now",
+        "look",
+        "only",
+        "come",
+        "its",
+        "over",
+        "think",
+        "also",
+        "back",
+        "after",
+        "use",
+        "two",
+        "how",
+        "our",
+        "work",
+        "first",
+        "well",
+        "way",
+        "even",
+        "new",
+        "want",
+        "because",
+        "any",
+        "these",
+        "give",
+        "day",
+        "most",
+        "us",
+        "is",
+        "are",
+        "was",
+        "were",
+        "been",
+        "has",
+        "had",
+        "did",
+        "does",
+        "how",
+        "why",
+        "where",
+        "write",
+        "tell",
+        "explain",
+        "make",
+        "build",
+        "create",
+        "step",
+        "steps",
+        "instructions",
+        "guide",
+        "someone",
+        "kill",
+        "bomb",
+        "weapon",
+        "drug",
+        "money",
+        "steal",
+        "hack",
+        "people",
+        "help",
+        "need",
+        "please",
+    ]
+)
+
+
+def strip_invisible(text: str) -> str | None:
+    """Remove zero-width, soft-hyphen and bidi-control characters."""
+    cleaned = text.translate(_INVISIBLE)
+    return cleaned if cleaned != text else None
+
+
+def fold_confusables(text: str) -> str | None:
+    """Fold styled and full-width letters (NFKC) and Cyrillic/Greek look-alikes inside Latin words.
+
+    Returns ``None`` when no letter changed: NFKC's folding of full-width punctuation, normal in Chinese text,
+    does not count as obfuscation.
+    """
+    folded = unicodedata.normalize("NFKC", text)
+    if re.search(r"[A-Za-z]", folded):
+        folded = "".join(_fold_word(w) for w in re.split(r"(\s+)", folded))
+    return folded if re.sub(r"\W", "", folded) != re.sub(r"\W", "", text) else None
+
+
+def _fold_word(word: str) -> str:
+    # Only words that mix scripts are folded, so genuine Russian or Greek text is left alone.
+    if re.search(r"[A-Za-z]", word) and re.search(r"[\u0370-\u03ff\u0400-\u052f\u0250-\u02af]", word):
+        return word.translate(_CONFUSABLES)
+    return word
+
+
+def unleet(text: str) -> str | None:
+    """Undo leetspeak in tokens that mix letters with digits or symbols (``b0mb`` -> ``bomb``)."""
+    changed = False
+
+    def repl(match: re.Match[str]) -> str:
+        nonlocal changed
+        token = match.group(0)
+        digits = sum(c.isdigit() for c in token)
+        if token.isdigit() or (re.fullmatch(r"[A-Za-z]+\d+|\d+[A-Za-z]+", token) and digits > len(token) - digits):
+            return token  # product codes and years (abc2024, 3080ti) are not leetspeak
+        out = token.translate(_LEET)
+        changed = changed or out != token
+        return out
+
+    out = _LEET_TOKEN.sub(repl, text)
+    return out if changed else None
+
+
+def _printable_ratio(text: str) -> float:
+    if not text:
+        return 0.0
+    good = sum(1 for ch in text if ch.isprintable() or ch.isspace())
+    return good / len(text)
+
+
+def _decoded_text(raw: bytes) -> str | None:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if len(text.strip()) < 4 or _printable_ratio(text) < 0.95:
+        return None
+    if not re.search(r"[A-Za-z\u4e00-\u9fff]{2}", text):
+        return None
+    return text
+
+
+def decode_base64(text: str) -> str | None:
+    """Decode base64 tokens that hold readable text; returns the decoded pieces joined by newlines."""
+    found: list[str] = []
+    for token in _BASE64_TOKEN.findall(text):
+        if token.isalpha() and (token.islower() or token.isupper()):
+            continue  # a long plain word, not an encoding
+        padded = token + "=" * (-len(token) % 4)
+        try:
+            raw = base64.b64decode(padded, validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        decoded = _decoded_text(raw)
+        if decoded is not None:
+            found.append(decoded)
+    return "\n".join(found) if found else None
+
+
+def decode_hex(text: str) -> str | None:
+    """Decode runs of hex byte pairs that hold readable text."""
+    found: list[str] = []
+    for token in _HEX_TOKEN.findall(text):
+        digits = re.sub(r"[\s:]", "", token)
+        if len(digits) % 2:
+            continue
+        decoded = _decoded_text(bytes.fromhex(digits))
+        if decoded is not None:
+            found.append(decoded)
+    return "\n".join(found) if found else None
+
+
+def english_score(text: str) -> float:
+    """Share of alphabetic words that are common English words."""
+    words = [w.lower() for w in _WORD.findall(text)]
+    if not words:
+        return 0.0
+    return sum(w in _COMMON for w in words) / len(words)
+
+
+def decode_rot13(text: str) -> str | None:
+    """Apply rot13 when it turns gibberish into English (or when the text names rot13)."""
+    if not re.search(r"[A-Za-z]{3}", text):
+        return None
+    rotated = codecs.encode(text, "rot13")
+    mentioned = re.search(r"rot-?13|caesar", text, re.IGNORECASE) is not None
+    if english_score(rotated) > max(0.4, english_score(text) + 0.3) or (mentioned and rotated != text):
+        return rotated
+    return None
+
+
+def reverse_chars(text: str) -> str | None:
+    """Read the text backwards when that yields English (``bmob a ekam`` -> ``make a bomb``) or for CJK cues."""
+    reversed_text = text[::-1]
+    if english_score(reversed_text) > max(0.4, english_score(text) + 0.3):
+        return reversed_text
+    if re.search(r"倒序|反过来读|倒着读|reverse(d)? (order|the text)|read (it )?backwards", text, re.IGNORECASE):
+        return reversed_text
+    return None
+
+
+def reverse_words(text: str) -> str | None:
+    """Reverse word order when that reads better, or when the text stores words in a list or deque.
+
+    Code-wrapped attacks keep the request as quoted words in reverse order inside a list; the quoted words
+    are collected and returned in both orders.
+    """
+    quoted = re.findall(r"""['"]([^'"\n]{1,30})['"]""", text)
+    if len(quoted) >= 4 and re.search(r"deque|append|list|\[|reverse|appendleft|倒序", text, re.IGNORECASE):
+        forward = " ".join(quoted)
+        return f"{' '.join(reversed(quoted))}\n{forward}"
+    words = text.split()
+    if len(words) >= 4:
+        flipped = " ".join(reversed(words))
+        if english_score(flipped) > english_score(text) + 0.15 and _bigram_gain(flipped, text):
+            return flipped
+    return None
+
+
+_BIGRAMS = frozenset(
+    [
+        "how to",
+        "to make",
+        "make a",
+        "a bomb",
+        "to build",
+        "to get",
+        "step by",
+        "by step",
+        "how do",
+        "do i",
+        "i can",
+        "can i",
+        "to kill",
+        "to hack",
+        "tell me",
+        "give me",
+        "write a",
+        "the best",
+        "in the",
+        "of the",
+        "to the",
+        "for the",
+        "on the",
+        "is the",
+        "want to",
+        "need to",
+    ]
+)
+
+
+def _bigram_gain(candidate: str, original: str) -> bool:
+    def count(s: str) -> int:
+        w = [x.lower() for x in _WORD.findall(s)]
+        return sum(f"{a} {b}" in _BIGRAMS for a, b in itertools.pairwise(w))
+
+    return count(candidate) > count(original)
+
+
+def join_split_characters(text: str) -> str | None:
+    """Join characters split by separators or spaces (``b-o-m-b``, ``b o m b``, ``炸 . 弹``)."""
+    changed = False
+
+    def repl(match: re.Match[str]) -> str:
+        nonlocal changed
+        run = match.group(1)
+        pieces = re.split(r"[\s\-_.*|/·•,+]{1,3}", run)
+        if all(len(p) == 1 for p in pieces) and len(pieces) >= 4:
+            changed = True
+            # Two or more spaces between letters usually mark a word boundary in the hidden text.
+            return re.sub(r"(?<=\S)[\-_.*|/·•,+ ]{1,3}(?=\S)", lambda m: " " if m.group(0).count(" ") >= 2 else "", run)
+        return run
+
+    out = _SPLIT_RUN.sub(repl, text)
+    return out if changed else None
+
+
+def collapse_doubled(text: str) -> str | None:
+    """Collapse CJK characters that are each written twice (a riddle trick: ``炸炸弹弹`` -> ``炸弹``)."""
+    cjk = re.findall(r"[\u4e00-\u9fff]", text)
+    if len(cjk) < 6:
+        return None
+    doubled = sum(1 for a, b in zip(cjk[::2], cjk[1::2], strict=False) if a == b)
+    if doubled < 0.6 * (len(cjk) // 2):
+        return None
+    return re.sub(r"([\u4e00-\u9fff])\1", r"\1", text)
+
+
+def acrostic(text: str) -> str | None:
+    """Take the first character of each line of a poem-shaped text (藏头诗) when the text asks for it."""
+    cue = re.compile(
+        r"藏头|首字|第一个字|开头的字|first (letter|character|word)s? of each line|acrostic", re.IGNORECASE
+    )
+    if not cue.search(text):
+        return None
+    poem = [ln.strip() for ln in text.splitlines() if ln.strip() and len(ln.strip()) <= 40 and not cue.search(ln)]
+    heads = "".join(ln[0] for ln in poem if ln[0].isalnum())
+    return heads if len(poem) >= 4 and len(heads) >= 3 else None
+
+
+DECODERS = (
+    ("invisible_characters", strip_invisible),
+    ("confusables", fold_confusables),
+    ("split_characters", join_split_characters),
+    ("leetspeak", unleet),
+    ("base64", decode_base64),
+    ("hex", decode_hex),
+    ("rot13", decode_rot13),
+    ("reversed_text", reverse_chars),
+    ("reversed_words", reverse_words),
+    ("doubled_characters", collapse_doubled),
+    ("acrostic", acrostic),
+)

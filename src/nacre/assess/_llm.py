@@ -1,0 +1,105 @@
+"""Tier 3: an optional LLM assessor, consulted only when the classifier is unsure."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from nacre.conversation import Conversation, Message
+from nacre.errors import NacreError
+from nacre.models import ChatModel, GenerationConfig
+from nacre.taxonomy import USER_TYPES
+
+logger = logging.getLogger(__name__)
+
+_SYSTEM = """You are a safety analyst. Read the conversation and judge the user's latest intent in context.
+Decide: harmful (true if the user seeks something that would enable harm to others or to themselves),
+category (one of: {labels}), severity (0 none, 1 low, 2 moderate, 3 severe), user_type (benign, vulnerable:
+a person at risk or in distress, malicious: wants to cause harm or to get around safety rules), and a one-line
+rationale. Judge the trajectory, not only the last message. Answer with JSON only."""
+
+
+@dataclass(frozen=True, slots=True)
+class LLMVerdict:
+    """A validated answer from the LLM tier."""
+
+    harmful: bool
+    category: str
+    severity: int
+    user_type: str
+    rationale: str
+
+
+class LLMAssessor:
+    """Asks any chat model for a structured risk verdict, validated against the taxonomy labels.
+
+    Args:
+        model: Any chat model with JSON-schema support (or that follows instructions).
+        labels: Valid category labels.
+        timeout_s: The call's time limit; on timeout or any failure the caller keeps tier 2 (fail closed).
+        max_turns: How many recent messages to show the model.
+    """
+
+    def __init__(self, model: ChatModel, labels: Sequence[str], *, timeout_s: float = 15.0, max_turns: int = 8) -> None:
+        self.model = model
+        self.labels = tuple(labels)
+        self.timeout_s = timeout_s
+        self.max_turns = max_turns
+        self.schema = {
+            "type": "object",
+            "properties": {
+                "harmful": {"type": "boolean"},
+                "category": {"type": "string", "enum": list(self.labels)},
+                "severity": {"type": "integer", "enum": [0, 1, 2, 3]},
+                "user_type": {"type": "string", "enum": list(USER_TYPES)},
+                "rationale": {"type": "string"},
+            },
+            "required": ["harmful", "category", "severity", "user_type", "rationale"],
+        }
+
+    def _prompt(self, conversation: Conversation) -> Conversation:
+        recent = [m for m in conversation if m.role in ("user", "assistant")][-self.max_turns :]
+        transcript = "\n".join(f"{m.role.upper()}: {m.text[:1500]}" for m in recent)
+        return Conversation(
+            (
+                Message.system(_SYSTEM.format(labels=", ".join(self.labels))),
+                Message.user(f"Conversation:\n{transcript}\n\nYour JSON verdict:"),
+            )
+        )
+
+    async def judge(self, conversation: Conversation) -> LLMVerdict | None:
+        """Return a validated verdict, or ``None`` on timeout, error or an invalid answer."""
+        config = GenerationConfig(max_tokens=200, temperature=0.0, json_schema=self.schema, schema_name="risk_verdict")
+        try:
+            completion = await asyncio.wait_for(
+                self.model.generate(self._prompt(conversation), config=config), self.timeout_s
+            )
+            data = json.loads(completion.text)
+        except (TimeoutError, NacreError, ValueError) as exc:
+            logger.warning("LLM assessor failed (%s); keeping the classifier's verdict", exc)
+            return None
+        return self._validate(data)
+
+    def _validate(self, data: object) -> LLMVerdict | None:
+        if not isinstance(data, dict):
+            return None
+        harmful, category = data.get("harmful"), data.get("category")
+        severity, user_type = data.get("severity"), data.get("user_type")
+        if (
+            not isinstance(harmful, bool)
+            or category not in self.labels
+            or severity not in (0, 1, 2, 3)
+            or user_type not in USER_TYPES
+        ):
+            logger.warning("LLM assessor gave an invalid verdict: %s", str(data)[:200])
+            return None
+        return LLMVerdict(
+            harmful=harmful,
+            category=str(category),
+            severity=int(severity),
+            user_type=str(user_type),
+            rationale=str(data.get("rationale", ""))[:200],
+        )

@@ -1,0 +1,213 @@
+"""Training the assessor's heads from the shipped corpus, reproducibly.
+
+Everything that could vary is pinned: the split is a hash of each id, the solver is deterministic L-BFGS,
+and BLAS runs on one thread so that floating-point sums happen in one order. On the same kind of machine the
+result is bit-for-bit identical to the shipped weights (checked by their SHA-256).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from nacre.assess._corpus import Example, corpus_sha256
+from nacre.assess._embed import Embedder, Vectors
+from nacre.assess._heads import HEADS, Head, Heads, signal_features
+from nacre.assess._normalize import normalize
+from nacre.assess._types import INTERACTIONS
+from nacre.errors import MissingExtraError
+from nacre.taxonomy import USER_TYPES
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class TrainConfig:
+    """Hyper-parameters, stored with the weights.
+
+    Attributes:
+        hidden: Hidden units per head (0 for a linear, logistic-regression head).
+        alpha: L2 penalty of the hidden-layer heads.
+        c: Inverse L2 regularisation strength of linear heads.
+        max_iter: Iteration cap of the optimiser.
+        folds: Cross-validation folds used to choose that threshold.
+        batch: Embedding batch size.
+    """
+
+    hidden: int = 256
+    alpha: float = 1.0
+    c: float = 0.01
+    max_iter: int = 500
+    folds: int = 5
+    batch: int = 64
+
+
+def featurize(
+    texts: Sequence[str], embedder: Embedder, *, batch: int = 64, progress: Progress | None = None
+) -> Vectors:
+    """Embed cleaned texts and append the signal features, as the classifier does at run time."""
+    normed = [normalize(t) for t in texts]
+    rows: list[Vectors] = []
+    for start in range(0, len(normed), batch):
+        chunk = normed[start : start + batch]
+        emb = embedder.embed([n.text for n in chunk])
+        feats = np.stack([signal_features(n.signals, n.lang) for n in chunk])
+        rows.append(np.hstack([emb, feats]).astype(np.float32))
+        if progress is not None:
+            progress(min(start + batch, len(normed)), len(normed))
+    return np.vstack(rows) if rows else np.zeros((0, embedder.dim), dtype=np.float32)
+
+
+def _targets(examples: Sequence[Example], labels: Sequence[str]) -> dict[str, tuple[tuple[str, ...], list[str]]]:
+    return {
+        "harmful": (("false", "true"), ["true" if e.harmful else "false" for e in examples]),
+        "category": (tuple(labels), [e.category for e in examples]),
+        "severity": (("0", "1", "2", "3"), [str(e.severity) for e in examples]),
+        "user_type": (USER_TYPES, [e.user_type for e in examples]),
+        "interaction": (INTERACTIONS, [e.interaction for e in examples]),
+    }
+
+
+def _fit(x: Vectors, y: list[str], labels: Sequence[str], config: TrainConfig) -> Head:
+    mean = x.mean(axis=0, dtype=np.float64)
+    scale = x.std(axis=0, dtype=np.float64) + 1e-6
+    z = (x - mean) / scale
+    if config.hidden:
+        from sklearn.neural_network import MLPClassifier
+
+        mlp = MLPClassifier(
+            hidden_layer_sizes=(config.hidden,), alpha=config.alpha, max_iter=config.max_iter, random_state=0
+        )
+        mlp.fit(z, y)
+        classes = [str(c) for c in mlp.classes_]
+        first_w = np.asarray(mlp.coefs_[0], dtype=np.float64).T / scale  # standardisation folded in
+        first_b = np.asarray(mlp.intercepts_[0], dtype=np.float64) - first_w @ mean
+        coef = np.asarray(mlp.coefs_[1], dtype=np.float64).T
+        bias = np.asarray(mlp.intercepts_[1], dtype=np.float64)
+        hidden: tuple[np.ndarray, np.ndarray] | None = (first_w, first_b)
+    else:
+        from sklearn.linear_model import LogisticRegression
+
+        model = LogisticRegression(C=config.c, max_iter=config.max_iter, tol=1e-6, random_state=0)
+        model.fit(z, y)
+        classes = [str(c) for c in model.classes_]
+        coef = np.asarray(model.coef_, dtype=np.float64) / scale
+        bias = np.asarray(model.intercept_, dtype=np.float64) - coef @ mean
+        hidden = None
+    extra: dict[str, np.ndarray] = {}
+    if hidden is not None:
+        extra = {"hidden_weights": hidden[0].astype(np.float32), "hidden_bias": hidden[1].astype(np.float32)}
+    if len(labels) == 2 and coef.shape[0] == 1:
+        # Binary: one output scoring the second class; keep it in the declared label order.
+        sign = 1.0 if classes[1] == labels[1] else -1.0
+        return Head(tuple(labels), (sign * coef).astype(np.float32), (sign * bias).astype(np.float32), **extra)
+    # Labels absent from the data get a very negative bias so they are never predicted.
+    full_w = np.zeros((len(labels), coef.shape[1]), dtype=np.float64)
+    full_b = np.full(len(labels), -30.0, dtype=np.float64)
+    for row, cls in enumerate(classes):
+        full_w[labels.index(cls)] = coef[row]
+        full_b[labels.index(cls)] = bias[row]
+    return Head(tuple(labels), full_w.astype(np.float32), full_b.astype(np.float32), **extra)
+
+
+def _harm_threshold(x: Vectors, y: list[str], config: TrainConfig) -> float:
+    """The threshold that maximises Youden's J (recall minus false-positive rate).
+
+    It is computed on cross-validated predictions over the training split; the held-out split is never used.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    truth = np.array([v == "true" for v in y])
+    scores = np.zeros(len(y), dtype=np.float64)
+    for fit_idx, val_idx in StratifiedKFold(n_splits=config.folds, shuffle=True, random_state=0).split(x, truth):
+        head = _fit(x[fit_idx], [y[i] for i in fit_idx], ("false", "true"), config)
+        scores[val_idx] = head.predict(x[val_idx])[:, 1]
+    grid = np.round(np.arange(0.05, 0.951, 0.01), 2)
+    youden = [(scores[truth] >= t).mean() - (scores[~truth] >= t).mean() for t in grid]
+    return float(grid[int(np.argmax(youden))])
+
+
+def _metrics(heads: Heads, x: Vectors, examples: Sequence[Example], labels: Sequence[str]) -> dict[str, Any]:
+    targets = _targets(examples, labels)
+    out: dict[str, Any] = {"n": len(examples)}
+    for name in HEADS:
+        probs = heads[name].predict(x)
+        head_labels, truth = targets[name]
+        pred = [head_labels[i] for i in probs.argmax(axis=1)]
+        out[f"{name}_accuracy"] = round(float(np.mean([p == t for p, t in zip(pred, truth, strict=True)])), 4)
+    harm = heads["harmful"].predict(x)[:, 1] >= heads.thresholds["harmful"]
+    truth_h = np.array([e.harmful for e in examples])
+    out["harmful_recall"] = round(float(harm[truth_h].mean()) if truth_h.any() else 0.0, 4)
+    out["harmful_false_positive_rate"] = round(float(harm[~truth_h].mean()) if (~truth_h).any() else 0.0, 4)
+    return out
+
+
+def train_heads(
+    examples: Sequence[Example],
+    embedder: Embedder,
+    labels: Sequence[str],
+    *,
+    config: TrainConfig | None = None,
+    progress: Progress | None = None,
+    features: Vectors | None = None,
+) -> Heads:
+    """Train all heads on the corpus's training split and evaluate them on its held-out split.
+
+    Args:
+        examples: The whole corpus (both splits).
+        embedder: The embedder to train for.
+        labels: Category labels (``none`` first).
+        config: Hyper-parameters.
+        progress: Called with (done, total) while embedding.
+        features: Precomputed features for ``examples`` (same order), e.g. from a cache.
+
+    Returns:
+        The trained heads, with held-out metrics in ``meta``.
+
+    Raises:
+        MissingExtraError: If scikit-learn (the ``train`` extra) is missing.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        raise MissingExtraError("training needs the `train` extra: pip install 'nacre[train]'") from None
+    config = config or TrainConfig()
+    x_all = (
+        features
+        if features is not None
+        else featurize([e.text for e in examples], embedder, batch=config.batch, progress=progress)
+    )
+    train_idx = [i for i, e in enumerate(examples) if e.split == "train"]
+    held_idx = [i for i, e in enumerate(examples) if e.split == "heldout"]
+    train = [examples[i] for i in train_idx]
+    x = x_all[train_idx]
+    targets = _targets(train, labels)
+    with threadpool_limits(limits=1):
+        heads = {name: _fit(x, targets[name][1], targets[name][0], config) for name in HEADS}
+        threshold = _harm_threshold(x, targets["harmful"][1], config)
+    trained = Heads(
+        heads=heads,
+        embedder=embedder.name,
+        thresholds={"harmful": round(threshold, 6), "uncertain_low": 0.25, "uncertain_high": 0.75},
+        meta={},
+    )
+    held = [examples[i] for i in held_idx]
+    meta = {
+        "corpus_sha256": corpus_sha256(examples),
+        "train_examples": len(train),
+        "heldout_examples": len(held),
+        "config": {
+            "c": config.c,
+            "max_iter": config.max_iter,
+            "folds": config.folds,
+        },
+        "heldout": _metrics(trained, x_all[held_idx], held, labels) if held else {},
+    }
+    logger.info("trained assessor heads: %s", meta["heldout"])
+    return Heads(heads=heads, embedder=embedder.name, thresholds=trained.thresholds, meta=meta)

@@ -1,0 +1,172 @@
+"""Resumable JSONL batch jobs: read records, write results in order, survive a crash.
+
+Results go to ``<output>.partial`` with a small progress file beside it; only a finished run is renamed to
+``<output>``, so a reader never sees half a result file. Rerunning the same command after a crash continues
+where the last completed batch ended.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from nacre.conversation import canonical_json
+from nacre.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One input line.
+
+    Attributes:
+        line: 1-based line number in the input file.
+        data: The parsed JSON object, or ``None`` if the line is bad.
+        error: Why the line is bad, if it is.
+    """
+
+    line: int
+    data: dict[str, Any] | None
+    error: str | None = None
+
+
+def read_jsonl(path: Path, *, skip: int = 0) -> Iterator[Record]:
+    """Yield the records of a JSONL file; blank lines are ignored, bad lines come back with an error.
+
+    Args:
+        path: The input file.
+        skip: Number of leading lines already processed (resume).
+
+    Raises:
+        ConfigError: If the file cannot be opened.
+    """
+    try:
+        handle = path.open(encoding="utf-8", errors="strict")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    with handle:
+        line_no = 0
+        while True:
+            try:
+                line = handle.readline()
+            except UnicodeDecodeError as exc:
+                raise ConfigError(f"{path} is not UTF-8 text (near byte {exc.start})") from None
+            if not line:
+                return
+            line_no += 1
+            if line_no <= skip or not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except ValueError as exc:
+                yield Record(line_no, None, f"not JSON ({exc})")
+                continue
+            if not isinstance(data, dict):
+                yield Record(line_no, None, "not a JSON object")
+                continue
+            yield Record(line_no, data)
+
+
+def count_lines(path: Path) -> int:
+    """Number of lines in a file (for progress bars)."""
+    with path.open("rb") as fh:
+        return sum(1 for _ in fh)
+
+
+class ResumableWriter:
+    """Appends result lines to ``<output>.partial`` and records progress after each flush.
+
+    Args:
+        output: The final output path.
+        resume: Continue a previous partial run instead of starting over.
+        fingerprint: Identifies the job (input path, options); a partial run with another fingerprint is not
+            resumed.
+    """
+
+    def __init__(self, output: Path, *, resume: bool = True, fingerprint: Mapping[str, Any] | None = None) -> None:
+        self.output = output
+        self.partial = output.with_name(output.name + ".partial")
+        self.progress_path = output.with_name(output.name + ".progress")
+        self.fingerprint = canonical_json(dict(fingerprint or {}))
+        self.lines_done = 0
+        self.written = 0
+        state = self._load_state() if resume else None
+        if state is not None:
+            self.lines_done = int(state["lines_done"])
+            self.written = int(state["written"])
+            with self.partial.open("r+b") as fh:
+                fh.truncate(int(state["bytes"]))  # drop anything written after the last recorded flush
+        else:
+            try:
+                output.parent.mkdir(parents=True, exist_ok=True)
+                self.partial.write_bytes(b"")
+            except OSError as exc:
+                raise ConfigError(f"cannot write {self.partial}: {exc.strerror}") from None
+            self._save_state()
+        self._fh = self.partial.open("ab")
+        self._pending: list[bytes] = []
+
+    @property
+    def resumed(self) -> bool:
+        """Whether this run continues an earlier one."""
+        return self.lines_done > 0
+
+    def _load_state(self) -> dict[str, Any] | None:
+        if not (self.partial.exists() and self.progress_path.exists()):
+            return None
+        try:
+            state = json.loads(self.progress_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if state.get("fingerprint") != self.fingerprint or self.partial.stat().st_size < int(state.get("bytes", 0)):
+            return None
+        return dict(state)
+
+    def _save_state(self) -> None:
+        size = self.partial.stat().st_size if self.partial.exists() else 0
+        tmp = self.progress_path.with_name(self.progress_path.name + ".tmp")
+        tmp.write_text(
+            json.dumps(
+                {"fingerprint": self.fingerprint, "lines_done": self.lines_done, "written": self.written, "bytes": size}
+            ),
+            encoding="utf-8",
+        )
+        os.replace(tmp, self.progress_path)
+
+    def write(self, result: Mapping[str, Any]) -> None:
+        """Queue one result line (written at the next :meth:`commit`)."""
+        self._pending.append((json.dumps(result, ensure_ascii=False) + "\n").encode("utf-8"))
+
+    def commit(self, lines_done: int) -> None:
+        """Write queued results and record that input lines up to ``lines_done`` are finished."""
+        for chunk in self._pending:
+            self._fh.write(chunk)
+        self.written += len(self._pending)
+        self._pending.clear()
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self.lines_done = lines_done
+        self._save_state()
+
+    def finish(self) -> None:
+        """Rename the partial file to the output and remove the progress file."""
+        self._fh.close()
+        os.replace(self.partial, self.output)
+        self.progress_path.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Close without finishing (the partial run stays resumable)."""
+        if not self._fh.closed:
+            self._fh.close()
+
+    def __enter__(self) -> ResumableWriter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

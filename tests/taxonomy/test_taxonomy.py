@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nacre.errors import ConfigError
+from nacre.taxonomy import NONE, USER_TYPES, build_taxonomy, load_taxonomy
+
+SHARED = (
+    Path(__file__).resolve().parents[3]
+    / "shared"
+    / "datasets"
+    / "oyster_risk_guidelines"
+    / "oyster_safe_guidelines.jsonl"
+)
+MLCOMMONS_STYLE = {
+    "violent_crime", "nonviolent_crime", "fraud", "cybercrime", "sex_crime", "child_sexual_exploitation", "cbrne",
+    "cbrn_weapons", "explosives", "self_harm", "eating_disorders", "hate", "harassment", "privacy",
+    "intellectual_property", "specialized_advice", "medical_advice", "legal_advice", "financial_advice",
+    "misinformation", "election_misinformation", "sexual_content", "extremism", "illegal_drugs", "weapons",
+}  # fmt: skip
+
+
+def test_shipped_taxonomy_is_complete() -> None:
+    tax = load_taxonomy()
+    assert tax.version.count(".") == 2
+    assert set(tax.categories) >= MLCOMMONS_STYLE
+    assert tax.classifier_labels[0] == NONE and len(tax.classifier_labels) == 23
+    for cat in tax:
+        assert sorted(cat.severity) == [0, 1, 2, 3], cat.id
+        assert all(cat.severity[s].examples for s in range(4)), cat.id
+        assert set(cat.expected_behaviour) == set(USER_TYPES), cat.id
+        assert cat.guidelines and len(cat.guidelines_zh) == len(cat.guidelines), cat.id
+        assert cat.name_zh, cat.id
+    assert tax.ancestors("medical_advice") == ("specialized_advice",)
+    assert tax.top_level("explosives") == "cbrne"
+    assert tax.label_of("medical_advice") == "specialized_advice"
+    assert tax.label_of("cbrne") is None
+
+
+def test_every_oyster_category_is_mapped_onto_a_labelled_node() -> None:
+    tax = load_taxonomy()
+    published = {
+        json.loads(line)["category_en"]
+        for line in SHARED.read_text(encoding="utf-8").splitlines()
+        if json.loads(line)["sheet"] == "中英映射"
+    }
+    assert len(published) == 32
+    assert set(tax.oyster_mapping) == published
+    for name, node in tax.oyster_mapping.items():
+        assert name in tax[node].oyster
+        assert tax.label_of(node) is not None, f"{name} -> {node} reaches no classifier label"
+
+
+def _cat(cid: str, parent: str | None = None) -> dict[str, object]:
+    tier = {"meaning": "m", "examples": []}
+    return {
+        "id": cid,
+        "parent": parent,
+        "severity": {str(i): tier for i in range(4)},
+        "expected_behaviour": {"benign": "b", "vulnerable": "v", "malicious": "m"},
+    }
+
+
+@pytest.mark.parametrize(
+    ("categories", "message"),
+    [
+        ([_cat("a"), _cat("a")], "duplicate"),
+        ([_cat("a", "ghost")], "unknown parent"),
+        ([_cat("a", "b"), _cat("b", "a")], "cycle"),
+        ([_cat("none")], "reserved"),
+        ([{**_cat("a"), "severity": {"0": {"meaning": "m"}}}], "tiers 0, 1, 2 and 3"),
+        ([{**_cat("a"), "expected_behaviour": {"benign": "b"}}], "expected_behaviour"),
+        ([{**_cat("a"), "guidelines": "not a list"}], "list of strings"),
+    ],
+)
+def test_invalid_taxonomies_are_rejected(categories: list[dict[str, object]], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        build_taxonomy({"categories": categories})
+
+
+def test_unknown_oyster_target_is_rejected() -> None:
+    with pytest.raises(ConfigError, match="unknown id"):
+        build_taxonomy({"categories": [_cat("a")], "oyster_mapping": {"Cult": "b"}})
+
+
+def test_locale_overlay_patches_and_adds(tmp_path: Path) -> None:
+    overlay = tmp_path / "en-GB.json"
+    overlay.write_text(
+        json.dumps(
+            {
+                "name": "en-GB",
+                "global_guidelines": ["Use British spelling."],
+                "categories": [
+                    {"id": "self_harm", "guidelines": ["Mention Samaritans (116 123) where the user is in the UK."]},
+                    {**_cat("local_topic", "harassment"), "name": "Local topic"},
+                ],
+            }
+        )
+    )
+    tax = load_taxonomy(overlay)
+    assert tax.name.endswith("+en-GB")
+    assert tax.global_guidelines == ("Use British spelling.",)
+    assert tax["self_harm"].guidelines == ("Mention Samaritans (116 123) where the user is in the UK.",)
+    assert tax["self_harm"].expected_behaviour == load_taxonomy()["self_harm"].expected_behaviour
+    assert tax.ancestors("local_topic") == ("harassment",)
+    with pytest.raises(ConfigError, match="cannot read taxonomy"):
+        load_taxonomy(tmp_path / "missing.json")
+    with pytest.raises(ConfigError, match="unknown risk category"):
+        tax["nope"]
