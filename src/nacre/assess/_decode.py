@@ -419,9 +419,13 @@ def acrostic(text: str) -> str | None:
     return heads if len(poem) >= 4 and len(heads) >= 3 else None
 
 
-DECODERS = (
+# Applied to the text in place (what they change is never meaningful content).
+CLEANERS = (
     ("invisible_characters", strip_invisible),
     ("confusables", fold_confusables),
+)
+# Each adds a separate reading of the text to classify.
+DECODERS = (
     ("split_characters", join_split_characters),
     ("leetspeak", unleet),
     ("base64", decode_base64),
@@ -432,3 +436,4 @@ DECODERS = (
     ("doubled_characters", collapse_doubled),
     ("acrostic", acrostic),
 )
+DECODED_KINDS = frozenset(kind for kind, _ in (*CLEANERS, *DECODERS))

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from nacre.assess._decode import DECODED_KINDS
 from nacre.assess._types import Signal
 from nacre.errors import ConfigError
 
@@ -34,28 +35,13 @@ SIGNAL_FEATURES: tuple[str, ...] = (
     "long_text",
     "decoded",
 )
-_DECODED = frozenset(
-    {
-        "invisible_characters",
-        "confusables",
-        "split_characters",
-        "leetspeak",
-        "base64",
-        "hex",
-        "rot13",
-        "reversed_text",
-        "reversed_words",
-        "doubled_characters",
-        "acrostic",
-    }
-)
 HEADS: tuple[str, ...] = ("harmful", "category", "severity", "user_type", "interaction")
 FORMAT_VERSION = 1
 
 
 def signal_features(signals: Sequence[Signal], lang: str) -> Array:
     """The non-embedding part of the input: one indicator per signal kind, plus a Chinese flag."""
-    kinds = {("decoded" if s.kind in _DECODED else s.kind) for s in signals}
+    kinds = {("decoded" if s.kind in DECODED_KINDS else s.kind) for s in signals}
     values = [1.0 if k in kinds else 0.0 for k in SIGNAL_FEATURES]
     values.append(1.0 if lang == "zh" else 0.0)
     return np.asarray(values, dtype=np.float32)

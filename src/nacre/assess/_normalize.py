@@ -11,7 +11,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from nacre.assess._decode import DECODERS, fold_confusables, strip_invisible
+from nacre.assess._decode import CLEANERS, DECODERS
 from nacre.assess._types import Signal
 
 LONG_TEXT_CHARS = 1500
@@ -177,7 +177,7 @@ def normalize(text: str) -> Normalized:
     """
     signals: list[Signal] = []
     clean = text
-    for kind, fn in (("invisible_characters", strip_invisible), ("confusables", fold_confusables)):
+    for kind, fn in CLEANERS:
         fixed = fn(clean)
         if fixed is not None:
             clean = fixed
@@ -186,7 +186,7 @@ def normalize(text: str) -> Normalized:
             )
     clean = unicodedata.normalize("NFKC", clean)  # what is left is full-width punctuation and the like: quietly
     readings: list[str] = []
-    for kind, decoder in DECODERS[2:]:
+    for kind, decoder in DECODERS:
         decoded = decoder(clean)
         if decoded is not None and decoded.strip() and decoded != clean:
             readings.append(decoded)

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from nacre.assess._types import Signal
-from nacre.taxonomy import USER_TYPES
+from nacre.taxonomy import USER_TYPES, UserType
 
 _REFERENCE_BACK = re.compile(
     r"\b(step|point|part|item|section|stage|phase|number)\s*#?\d+|\b(expand|elaborate|more detail|more specific|"
@@ -86,6 +86,13 @@ class BeliefConfig:
 DEFAULT_BELIEF = BeliefConfig(prior={"benign": 0.90, "vulnerable": 0.05, "malicious": 0.05})
 
 
+def boost_malicious(dist: Mapping[UserType, float], factor: float) -> dict[UserType, float]:
+    """Multiply the "malicious" probability by ``factor`` and renormalise."""
+    raw = {t: dist.get(t, 0.0) * (factor if t == "malicious" else 1.0) for t in USER_TYPES}
+    total = sum(raw.values())
+    return {t: raw[t] / total for t in USER_TYPES}
+
+
 def update_belief(
     belief: Mapping[str, float],
     likelihood: Mapping[str, float],
@@ -105,11 +112,9 @@ def update_belief(
     """
     jailbreak = any(s.jailbreak for s in signals)
     retry = any(s.kind == "retry_after_refusal" for s in signals)
-    raw: dict[str, float] = {}
-    for t in USER_TYPES:
-        value = max(belief.get(t, 1e-6), 1e-6) ** config.memory * max(likelihood.get(t, 1e-6), 1e-6) ** config.temper
-        if t == "malicious":
-            value *= (config.jailbreak_factor if jailbreak else 1.0) * (config.retry_factor if retry else 1.0)
-        raw[t] = value
-    total = sum(raw.values())
-    return {t: raw[t] / total for t in USER_TYPES}
+    raw: dict[UserType, float] = {
+        t: max(belief.get(t, 1e-6), 1e-6) ** config.memory * max(likelihood.get(t, 1e-6), 1e-6) ** config.temper
+        for t in USER_TYPES
+    }
+    factor = (config.jailbreak_factor if jailbreak else 1.0) * (config.retry_factor if retry else 1.0)
+    return {str(t): p for t, p in boost_malicious(raw, factor).items()}

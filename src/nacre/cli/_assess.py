@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from nacre._jsonfile import read_json_file
 from nacre.assess import Assessor, ConversationAssessment, RiskAssessment
 from nacre.batch import ResumableWriter, count_lines, read_jsonl
 from nacre.cli import _common
@@ -85,11 +86,7 @@ def assess(
         _batch(input, output, restart=restart, llm=llm, base_url=base_url)
         return
     if conversation is not None:
-        try:
-            data = json.loads(conversation.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"cannot read {conversation}: {exc}") from None
-        conv = Conversation.from_openai(data)
+        conv = Conversation.from_openai(read_json_file(conversation, "conversation file"))
     else:
         assert text is not None
         conv = Conversation.from_text(text)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
+from nacre._jsonfile import read_json_file
 from nacre.cli import _common
 from nacre.conversation import Conversation, Message
 from nacre.errors import ConfigError
@@ -42,10 +42,7 @@ def chat(
     """Chat with a model. Without --once, starts an interactive session."""
     schema: dict[str, Any] | None = None
     if json_schema is not None:
-        try:
-            schema = json.loads(json_schema.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"cannot read JSON schema {json_schema}: {exc}") from None
+        schema = read_json_file(json_schema, "JSON schema")
         if not isinstance(schema, dict):
             raise ConfigError(f"{json_schema} must hold a JSON object (a JSON schema)")
     config = GenerationConfig(max_tokens=max_tokens, temperature=temperature, seed=seed, json_schema=schema)

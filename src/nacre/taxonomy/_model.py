@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+from nacre._jsonfile import Readable, read_json_file
 from nacre.errors import ConfigError
 
 UserType = Literal["benign", "vulnerable", "malicious"]
@@ -231,11 +231,8 @@ def build_taxonomy(data: Mapping[str, Any]) -> Taxonomy:
     )
 
 
-def _read_json(path: Path | Any) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read taxonomy file {path}: {exc}") from None
+def _read_json(path: Path | Readable) -> dict[str, Any]:
+    data = read_json_file(path, "taxonomy file")
     if not isinstance(data, dict):
         raise ConfigError(f"taxonomy file {path} must hold a JSON object")
     return data
