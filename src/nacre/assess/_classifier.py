@@ -10,6 +10,7 @@ import numpy.typing as npt
 
 from nacre.assess._embed import Embedder
 from nacre.assess._heads import Heads, signal_features
+from nacre.assess._lexical import sparse_row
 from nacre.assess._normalize import Normalized
 from nacre.errors import ConfigError
 
@@ -70,7 +71,8 @@ class Classifier:
         emb = self.embedder.embed(texts)
         feats = np.stack([signal_features(items[o].signals, items[o].lang) for o in owners])
         x = np.hstack([emb, feats]).astype(np.float32)
-        probs = {name: head.predict(x) for name, head in self.heads.heads.items()}
+        lexical_rows = [sparse_row(t) for t in texts] if self.heads.lexical else None
+        probs = self.heads.predict(x, lexical_rows)
         harm = probs["harmful"][:, 1]
         out: list[Scores] = []
         start = 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from nacre.assess._decode import DECODED_KINDS
+from nacre.assess._lexical import SparseRow, linear_logits
 from nacre.assess._types import Signal
 from nacre.errors import ConfigError
 
@@ -36,7 +37,15 @@ SIGNAL_FEATURES: tuple[str, ...] = (
     "decoded",
 )
 HEADS: tuple[str, ...] = ("harmful", "category", "severity", "user_type", "interaction")
-FORMAT_VERSION = 1
+# Heads that also have a linear model over hashed n-grams, blended with the embedding head.
+LEXICAL_HEADS: tuple[str, ...] = ("harmful", "user_type")
+FORMAT_VERSION = 2
+
+
+def _logit(p: Array) -> Array:
+    clipped = np.clip(p, 1e-6, 1 - 1e-6)
+    out: Array = np.log(clipped / (1 - clipped)).astype(np.float32)
+    return out
 
 
 def signal_features(signals: Sequence[Signal], lang: str) -> Array:
@@ -80,7 +89,13 @@ class Head:
         """Probabilities for each row of ``x``: shape ``(n, len(labels))``."""
         if self.hidden_weights is not None and self.hidden_bias is not None:
             x = np.maximum(x @ self.hidden_weights.T + self.hidden_bias, 0.0)
-        logits: Array = x @ self.weights.T + self.bias
+        return self._probs(x @ self.weights.T + self.bias)
+
+    def predict_rows(self, rows: Sequence[SparseRow]) -> Array:
+        """Probabilities for sparse rows (a linear head over :mod:`nacre.assess._lexical` features)."""
+        return self._probs(linear_logits(rows, self.weights, self.bias))
+
+    def _probs(self, logits: Array) -> Array:
         if len(self.labels) == 2 and self.weights.shape[0] == 1:
             p = 0.5 * (1.0 + np.tanh(0.5 * logits[:, 0]))  # the logistic function, without overflow
             binary: Array = np.stack([1.0 - p, p], axis=1).astype(np.float32)
@@ -100,24 +115,60 @@ class Heads:
         embedder: Name of the embedder the heads were trained on.
         thresholds: Decision thresholds (``harmful``, ``uncertain_low``, ``uncertain_high``).
         meta: Training metadata (corpus hash, sizes, held-out metrics, hyper-parameters).
+        lexical: Linear heads over hashed n-grams (for :data:`LEXICAL_HEADS`), or none.
+        mix: How each lexical head blends with its embedding head: ``harmful`` is ``(a, b, c)`` for
+            ``sigmoid(a * logit(p_embedding) + b * logit(p_lexical) + c)``; ``user_type`` is ``(a, b)`` for
+            ``softmax(a * log p_embedding + b * log p_lexical)``.
     """
 
     heads: Mapping[str, Head]
     embedder: str
     thresholds: Mapping[str, float]
     meta: Mapping[str, Any]
+    lexical: Mapping[str, Head] = field(default_factory=dict)
+    mix: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> Head:
         return self.heads[name]
 
+    def predict(self, x: Array, rows: Sequence[SparseRow] | None = None) -> dict[str, Array]:
+        """Every head's probabilities for embedding features ``x``, blended with the lexical heads given ``rows``.
+
+        Args:
+            x: Embedding plus signal features, one row per text.
+            rows: The same texts' sparse n-gram vectors; ``None`` uses the embedding heads alone.
+        """
+        probs = {name: head.predict(x) for name, head in self.heads.items()}
+        if rows is None:
+            return probs
+        for name, head in self.lexical.items():
+            lexical = head.predict_rows(rows)
+            weights = self.mix[name]
+            if name == "harmful":
+                a, b, c = weights
+                p = 1.0 / (1.0 + np.exp(-(a * _logit(probs[name][:, 1]) + b * _logit(lexical[:, 1]) + c)))
+                probs[name] = np.stack([1.0 - p, p], axis=1).astype(np.float32)
+            else:
+                a, b = weights
+                logits = a * np.log(np.maximum(probs[name], 1e-9)) + b * np.log(np.maximum(lexical, 1e-9))
+                logits -= logits.max(axis=1, keepdims=True)
+                e = np.exp(logits)
+                probs[name] = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+        return probs
+
     def weights_sha256(self) -> str:
-        """SHA-256 over every weight and bias array in a fixed order: equal hashes mean bit-identical heads."""
+        """SHA-256 over every weight array and blend weight in a fixed order: equal hashes mean identical heads."""
         h = hashlib.sha256()
-        for name in HEADS:
-            h.update(name.encode())
-            for key, array in self.heads[name].arrays().items():
-                h.update(key.encode())
-                h.update(np.ascontiguousarray(array, dtype=np.float32).tobytes())
+        for group, heads in (("", self.heads), ("lexical.", self.lexical)):
+            for name in HEADS:
+                if name not in heads:
+                    continue
+                h.update(f"{group}{name}".encode())
+                for key, array in heads[name].arrays().items():
+                    h.update(key.encode())
+                    h.update(np.ascontiguousarray(array, dtype=np.float32).tobytes())
+        for name in sorted(self.mix):
+            h.update(name.encode() + np.asarray(self.mix[name], dtype=np.float64).tobytes())
         return h.hexdigest()
 
     def save(self, directory: Path) -> None:
@@ -127,12 +178,17 @@ class Heads:
         for name, head in self.heads.items():
             for key, array in head.arrays().items():
                 arrays[f"{name}.{key}"] = array.astype(np.float32)
+        for name, head in self.lexical.items():
+            for key, array in head.arrays().items():
+                arrays[f"lexical.{name}.{key}"] = array.astype(np.float32)
         np.savez_compressed(directory / "heads.npz", allow_pickle=False, **arrays)
         doc = {
             "format": FORMAT_VERSION,
             "embedder": self.embedder,
             "signal_features": list(SIGNAL_FEATURES),
             "labels": {name: list(head.labels) for name, head in self.heads.items()},
+            "lexical_labels": {name: list(head.labels) for name, head in self.lexical.items()},
+            "mix": {name: list(weights) for name, weights in self.mix.items()},
             "thresholds": dict(self.thresholds),
             "weights_sha256": self.weights_sha256(),
             "meta": dict(self.meta),
@@ -165,7 +221,18 @@ def load_heads(directory: Path | None = None) -> Heads:
         )
         for name, labels in doc["labels"].items()
     }
-    out = Heads(heads=heads, embedder=doc["embedder"], thresholds=doc["thresholds"], meta=doc.get("meta", {}))
+    lexical = {
+        name: Head(labels=tuple(labels), weights=arrays[f"lexical.{name}.weights"], bias=arrays[f"lexical.{name}.bias"])
+        for name, labels in doc.get("lexical_labels", {}).items()
+    }
+    out = Heads(
+        heads=heads,
+        embedder=doc["embedder"],
+        thresholds=doc["thresholds"],
+        meta=doc.get("meta", {}),
+        lexical=lexical,
+        mix={name: tuple(float(v) for v in weights) for name, weights in doc.get("mix", {}).items()},
+    )
     if out.weights_sha256() != doc.get("weights_sha256"):
         raise ConfigError(f"assessor heads in {base} fail their integrity check; retrain them")
     return out

@@ -16,7 +16,8 @@ import numpy as np
 
 from nacre.assess._corpus import Example, corpus_sha256
 from nacre.assess._embed import Embedder, Vectors
-from nacre.assess._heads import HEADS, Head, Heads, signal_features
+from nacre.assess._heads import HEADS, LEXICAL_HEADS, Head, Heads, signal_features
+from nacre.assess._lexical import sparse_matrix, sparse_row
 from nacre.assess._normalize import normalize
 from nacre.assess._types import INTERACTIONS
 from nacre.errors import MissingExtraError
@@ -35,6 +36,7 @@ class TrainConfig:
         hidden: Hidden units per head (0 for a linear, logistic-regression head).
         alpha: L2 penalty of the hidden-layer heads.
         c: Inverse L2 regularisation strength of linear heads.
+        lexical_c: Inverse L2 regularisation strength of the n-gram heads.
         max_iter: Iteration cap of the optimiser.
         folds: Cross-validation folds used to choose that threshold.
         batch: Embedding batch size.
@@ -43,6 +45,7 @@ class TrainConfig:
     hidden: int = 256
     alpha: float = 1.0
     c: float = 0.01
+    lexical_c: float = 10.0
     max_iter: int = 500
     folds: int = 5
     batch: int = 64
@@ -103,6 +106,22 @@ def _fit(x: Vectors, y: list[str], labels: Sequence[str], config: TrainConfig) -
     extra: dict[str, np.ndarray] = {}
     if hidden is not None:
         extra = {"hidden_weights": hidden[0].astype(np.float32), "hidden_bias": hidden[1].astype(np.float32)}
+    return _head(classes, coef, bias, labels, extra)
+
+
+def _fit_lexical(rows: Any, y: list[str], labels: Sequence[str], config: TrainConfig) -> Head:
+    """A logistic-regression head over hashed n-gram rows (a SciPy CSR matrix)."""
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=config.lexical_c, max_iter=config.max_iter * 2, tol=1e-6, random_state=0)
+    model.fit(rows, y)
+    classes = [str(c) for c in model.classes_]
+    return _head(classes, np.asarray(model.coef_, np.float64), np.asarray(model.intercept_, np.float64), labels, {})
+
+
+def _head(
+    classes: list[str], coef: np.ndarray, bias: np.ndarray, labels: Sequence[str], extra: dict[str, np.ndarray]
+) -> Head:
     if len(labels) == 2 and coef.shape[0] == 1:
         # Binary: one output scoring the second class; keep it in the declared label order.
         sign = 1.0 if classes[1] == labels[1] else -1.0
@@ -116,32 +135,61 @@ def _fit(x: Vectors, y: list[str], labels: Sequence[str], config: TrainConfig) -
     return Head(tuple(labels), full_w.astype(np.float32), full_b.astype(np.float32), **extra)
 
 
-def _harm_threshold(x: Vectors, y: list[str], config: TrainConfig) -> float:
-    """The threshold that maximises Youden's J (recall minus false-positive rate).
+def _logit(p: np.ndarray) -> np.ndarray:
+    clipped = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.asarray(np.log(clipped / (1 - clipped)), dtype=np.float64)
 
-    It is computed on cross-validated predictions over the training split; the held-out split is never used.
+
+def _blend_and_threshold(
+    x: Vectors, rows: Any, y: list[str], config: TrainConfig
+) -> tuple[tuple[float, float, float], float]:
+    """How to blend the embedding and n-gram harm heads, and the threshold on the blend.
+
+    Both heads are refitted on each cross-validation fold of the training split; a logistic regression on their
+    out-of-fold logits gives the blend, and the threshold maximises Youden's J (recall minus false-positive rate)
+    on the blended out-of-fold scores. The held-out split is never used.
     """
+    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
 
     truth = np.array([v == "true" for v in y])
-    scores = np.zeros(len(y), dtype=np.float64)
+    dense = np.zeros(len(y), dtype=np.float64)
+    lexical = np.zeros(len(y), dtype=np.float64)
     for fit_idx, val_idx in StratifiedKFold(n_splits=config.folds, shuffle=True, random_state=0).split(x, truth):
-        head = _fit(x[fit_idx], [y[i] for i in fit_idx], ("false", "true"), config)
-        scores[val_idx] = head.predict(x[val_idx])[:, 1]
+        fold_y = [y[i] for i in fit_idx]
+        dense[val_idx] = _fit(x[fit_idx], fold_y, ("false", "true"), config).predict(x[val_idx])[:, 1]
+        head = _fit_lexical(rows[fit_idx], fold_y, ("false", "true"), config)
+        lexical[val_idx] = _probs_of(head, rows[val_idx])[:, 1]
+    features = np.column_stack([_logit(dense), _logit(lexical)])
+    stacker = LogisticRegression(C=1.0, tol=1e-8, random_state=0).fit(features, truth)
+    a, b = (round(float(v), 6) for v in stacker.coef_[0])
+    c = round(float(stacker.intercept_[0]), 6)
+    scores = 1.0 / (1.0 + np.exp(-(a * features[:, 0] + b * features[:, 1] + c)))
     grid = np.round(np.arange(0.05, 0.951, 0.01), 2)
     youden = [(scores[truth] >= t).mean() - (scores[~truth] >= t).mean() for t in grid]
-    return float(grid[int(np.argmax(youden))])
+    return (a, b, c), float(grid[int(np.argmax(youden))])
+
+
+def _probs_of(head: Head, rows: Any) -> np.ndarray:
+    """A lexical head's probabilities for CSR rows (training-time twin of :meth:`Head.predict_rows`)."""
+    logits = np.asarray(rows @ head.weights.T.astype(np.float64)) + head.bias
+    if logits.shape[1] == 1:
+        p = 1.0 / (1.0 + np.exp(-logits[:, 0]))
+        return np.column_stack([1 - p, p])
+    logits -= logits.max(axis=1, keepdims=True)
+    e = np.exp(logits)
+    return np.asarray(e / e.sum(axis=1, keepdims=True))
 
 
 def _metrics(heads: Heads, x: Vectors, examples: Sequence[Example], labels: Sequence[str]) -> dict[str, Any]:
     targets = _targets(examples, labels)
     out: dict[str, Any] = {"n": len(examples)}
+    probs = heads.predict(x, [sparse_row(e.text) for e in examples])
     for name in HEADS:
-        probs = heads[name].predict(x)
         head_labels, truth = targets[name]
-        pred = [head_labels[i] for i in probs.argmax(axis=1)]
+        pred = [head_labels[i] for i in probs[name].argmax(axis=1)]
         out[f"{name}_accuracy"] = round(float(np.mean([p == t for p, t in zip(pred, truth, strict=True)])), 4)
-    harm = heads["harmful"].predict(x)[:, 1] >= heads.thresholds["harmful"]
+    harm = probs["harmful"][:, 1] >= heads.thresholds["harmful"]
     truth_h = np.array([e.harmful for e in examples])
     out["harmful_recall"] = round(float(harm[truth_h].mean()) if truth_h.any() else 0.0, 4)
     out["harmful_false_positive_rate"] = round(float(harm[~truth_h].mean()) if (~truth_h).any() else 0.0, 4)
@@ -187,15 +235,21 @@ def train_heads(
     held_idx = [i for i, e in enumerate(examples) if e.split == "heldout"]
     train = [examples[i] for i in train_idx]
     x = x_all[train_idx]
+    rows = sparse_matrix([e.text for e in train])
     targets = _targets(train, labels)
     with threadpool_limits(limits=1):
         heads = {name: _fit(x, targets[name][1], targets[name][0], config) for name in HEADS}
-        threshold = _harm_threshold(x, targets["harmful"][1], config)
+        lexical = {name: _fit_lexical(rows, targets[name][1], targets[name][0], config) for name in LEXICAL_HEADS}
+        blend, threshold = _blend_and_threshold(x, rows, targets["harmful"][1], config)
+    # The user-type blend is a fixed geometric mean: fitting it would need a second cross-validation of every head.
+    mix: dict[str, tuple[float, ...]] = {"harmful": blend, "user_type": (0.5, 0.5)}
     trained = Heads(
         heads=heads,
         embedder=embedder.name,
         thresholds={"harmful": round(threshold, 6), "uncertain_low": 0.25, "uncertain_high": 0.75},
         meta={},
+        lexical=lexical,
+        mix=mix,
     )
     held = [examples[i] for i in held_idx]
     meta = {
@@ -203,11 +257,16 @@ def train_heads(
         "train_examples": len(train),
         "heldout_examples": len(held),
         "config": {
+            "hidden": config.hidden,
+            "alpha": config.alpha,
             "c": config.c,
+            "lexical_c": config.lexical_c,
             "max_iter": config.max_iter,
             "folds": config.folds,
         },
         "heldout": _metrics(trained, x_all[held_idx], held, labels) if held else {},
     }
     logger.info("trained assessor heads: %s", meta["heldout"])
-    return Heads(heads=heads, embedder=embedder.name, thresholds=trained.thresholds, meta=meta)
+    return Heads(
+        heads=heads, embedder=embedder.name, thresholds=trained.thresholds, meta=meta, lexical=lexical, mix=mix
+    )
