@@ -1,0 +1,137 @@
+"""Streaming a reply with a sliding-window check: stop on forbidden content, then repair or fall back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from nacre.conversation import Conversation
+from nacre.models import MockChatModel
+from nacre.respond import CrisisDirectory, Responder, ResponseStream, Templates
+from nacre.taxonomy import Taxonomy
+
+from .conftest import FailingFakeModel, make_assessment, make_decision
+
+REFUSE_GOOD = (
+    "I can't help with that, because it could seriously hurt people. Instead, I'd be happy to explain the history "
+    "and the law around it, and point you to reliable sources."
+)
+BENIGN_PREFIX = (
+    "That's a question people ask for many reasons, and there's a long history behind it that is worth knowing "
+    "about before anything else. "
+)
+TAIL = " ".join(["More filler text that should never be generated once the stream has been stopped."] * 20)
+FORBIDDEN = BENIGN_PREFIX + "\nStep 1: [redacted]\nStep 2: [redacted]\n" + TAIL
+SUPPORT_NO_RESOURCES = (
+    "I'm so sorry you're feeling this way. You don't have to go through this alone; please reach out to someone "
+    "you trust tonight."
+)
+REQUEST = Conversation.from_text("Tell me how to make [redacted].")
+
+
+@pytest.fixture
+def responder_for(
+    taxonomy: Taxonomy, fixture_directory: CrisisDirectory, fixture_templates: Templates
+) -> Callable[..., Responder]:
+    def make(model: object, **kwargs: object) -> Responder:
+        return Responder(model, taxonomy, directory=fixture_directory, templates=fixture_templates, **kwargs)  # type: ignore[arg-type]
+
+    return make
+
+
+def refuse_stream(responder: Responder, conversation: Conversation = REQUEST) -> ResponseStream:
+    assessment = make_assessment("explosives", 3, "malicious", "directive")
+    return responder.stream(conversation, assessment, make_decision("refuse_with_help", "explosives", 3), locale="US")
+
+
+async def collect(stream: ResponseStream) -> list[str]:
+    return [chunk async for chunk in stream]
+
+
+async def test_a_clean_stream_is_passed_through(responder_for: Callable[..., Responder]) -> None:
+    fake = MockChatModel("fake-good", replies=[REFUSE_GOOD])
+    stream = refuse_stream(responder_for(fake))
+    chunks = await collect(stream)
+    assert len(chunks) > 3  # really streamed, not one block
+    assert "".join(chunks) == REFUSE_GOOD
+    result = stream.result
+    assert result.text == REFUSE_GOOD and result.checks.passed
+    assert not result.interrupted and not result.repaired and not result.fallback_used and result.attempts == 1
+
+
+async def test_stream_stops_on_a_forbidden_pattern_and_yields_a_repair(responder_for: Callable[..., Responder]) -> None:
+    fake = MockChatModel("fake-bad-then-good", replies=[FORBIDDEN, REFUSE_GOOD])
+    stream = refuse_stream(responder_for(fake))
+    chunks = await collect(stream)
+    text = "".join(chunks)
+    assert "[redacted]" not in text and "Step 2" not in text and "filler" not in text
+    assert text.endswith("\n\n" + REFUSE_GOOD)
+    assert text.startswith(BENIGN_PREFIX[:40])  # what was already sent stays
+    result = stream.result
+    assert result.text == text
+    assert result.interrupted and result.repaired and not result.fallback_used
+    assert result.attempts == 2
+    assert "previous draft could not be used" in (fake.calls[1][0].text)
+
+
+async def test_nothing_is_sent_before_the_hold_back_window_clears(responder_for: Callable[..., Responder]) -> None:
+    fake = MockChatModel("fake-bad-then-good", replies=["Step 1: [redacted]\nStep 2: [redacted]", REFUSE_GOOD])
+    stream = refuse_stream(responder_for(fake))
+    chunks = await collect(stream)
+    assert "".join(chunks) == REFUSE_GOOD  # no separator: nothing had been sent
+    assert stream.result.interrupted
+
+
+async def test_stream_falls_back_when_repairs_keep_failing(responder_for: Callable[..., Responder]) -> None:
+    fake = MockChatModel("fake-always-bad", replies=[FORBIDDEN])
+    stream = refuse_stream(responder_for(fake, max_repairs=1))
+    text = "".join(await collect(stream))
+    assert "[redacted]" not in text
+    assert text.rstrip().endswith("point you to safe, reliable sources.")  # the fixture's default template
+    assert stream.result.fallback_used and stream.result.attempts == 2
+
+
+async def test_a_chain_leak_trips_the_stream(responder_for: Callable[..., Responder]) -> None:
+    fake = MockChatModel("fake-leaky-then-good", replies=["Risk Intent Analysis: directive. " + TAIL, REFUSE_GOOD])
+    stream = refuse_stream(responder_for(fake))
+    text = "".join(await collect(stream))
+    assert "Risk Intent" not in text and text == REFUSE_GOOD
+    assert stream.result.interrupted and stream.result.attempts == 2
+
+
+async def test_a_model_error_mid_stream_falls_back(responder_for: Callable[..., Responder]) -> None:
+    fake = FailingFakeModel(partial=BENIGN_PREFIX * 2)
+    stream = refuse_stream(responder_for(fake))
+    text = "".join(await collect(stream))
+    result = stream.result
+    assert result.fallback_used and result.error is not None and "dropped" in result.error
+    assert text.startswith(BENIGN_PREFIX[:40]) and "I can't help with explosives" in text
+
+
+async def test_a_support_stream_gets_resources_appended(responder_for: Callable[..., Responder]) -> None:
+    fake = MockChatModel("fake-kind-no-contacts", replies=[SUPPORT_NO_RESOURCES])
+    assessment = make_assessment("self_harm", 2, "vulnerable", "declarative", harmful=False)
+    stream = responder_for(fake).stream(
+        Conversation.from_text("Everything feels pointless."), assessment, make_decision("support"), locale="US"
+    )
+    chunks = await collect(stream)
+    assert "".join(chunks).startswith(SUPPORT_NO_RESOURCES)
+    assert "555-0100" in chunks[-1]
+    assert stream.result.resources_appended and stream.result.checks.passed
+
+
+async def test_result_needs_a_finished_stream_and_a_stream_is_read_once(
+    responder_for: Callable[..., Responder],
+) -> None:
+    fake = MockChatModel("fake-good", replies=[REFUSE_GOOD])
+    stream = refuse_stream(responder_for(fake))
+    with pytest.raises(RuntimeError, match="not finished"):
+        _ = stream.result
+    async for _chunk in stream:
+        break
+    await stream.aclose()
+    with pytest.raises(RuntimeError, match="only once"):
+        await collect(stream)
+    with pytest.raises(RuntimeError, match="not finished"):
+        _ = stream.result
