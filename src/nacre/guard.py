@@ -1,0 +1,305 @@
+"""The constructive-safety guard: assess the conversation, decide how to respond, respond, check, repair.
+
+The whole pipeline of Constructive Safety Alignment on one page:
+
+1. ``assess``: per-turn and conversation-level risk, with a belief over who the user is (``nacre.assess``).
+2. ``decide``: the model commits to a strategy by solving a Bayesian Stackelberg game against the anticipated
+   reactions of each user type (``nacre.strategy``).
+3. ``respond``: a safety reasoning chain steers the generator; the reply is checked against the strategy's
+   contract and repaired, or composed from reviewed snippets (``nacre.respond``).
+
+It fails closed: if any stage breaks, the user still gets a safe, kind reply and the error is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from nacre.assess import Assessor, ConversationAssessment
+from nacre.conversation import Conversation
+from nacre.models import ChatModel, GenerationConfig
+from nacre.respond import ContractReport, Responder, SafetyChain, compose_fallback
+from nacre.strategy import Decision, GameState, Policy, decide, load_policy
+from nacre.taxonomy import NONE, Taxonomy
+
+logger = logging.getLogger(__name__)
+
+# The reply when the guard cannot tell what the message needs (assessment failed) or cannot load its snippets.
+LAST_RESORT = {
+    "en": (
+        "I'm sorry, something went wrong on my side and I can't give you a proper answer right now. "
+        "If you are going through something difficult, please reach out to someone you trust or to your local "
+        "emergency number; you don't have to handle it alone. Otherwise, please try again in a moment."
+    ),
+    "zh": (
+        "抱歉，我这边出了点问题，暂时没法好好回答你。如果你正在经历困难，请联系你信任的人或当地的紧急求助电话，"
+        "你不必一个人扛着。如果不是，请稍后再试一次。"
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class GuardConfig:
+    """Settings of the guard.
+
+    Attributes:
+        locale: Region for crisis resources (e.g. ``US``, ``GB``, ``CN``); ``None`` picks one from the language.
+        horizon: Rounds the strategy solver looks ahead.
+        max_repairs: Regenerations before the reply is composed from curated snippets.
+        generation: Sampling settings of the generator.
+    """
+
+    locale: str | None = None
+    horizon: int = 2
+    max_repairs: int = 2
+    generation: GenerationConfig = field(default_factory=lambda: GenerationConfig(max_tokens=400))
+
+
+@dataclass(frozen=True, slots=True)
+class GuardDecision:
+    """What the guard decided for a conversation, before any generation.
+
+    Attributes:
+        assessment: The risk assessment.
+        decision: The chosen strategy and its explanation.
+        timings_ms: Milliseconds per stage.
+    """
+
+    assessment: ConversationAssessment
+    decision: Decision
+    timings_ms: Mapping[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class GuardedResponse:
+    """The guard's reply and everything behind it.
+
+    Attributes:
+        text: The reply to show the user.
+        assessment: The risk assessment (``None`` if assessing failed).
+        decision: The strategy decision (``None`` if deciding failed).
+        chain: The reasoning chain that steered generation.
+        checks: The response-contract report of the final reply.
+        fallback: Whether the reply was composed from curated snippets instead of generated.
+        repaired: Whether the reply was regenerated after failing its contract.
+        errors: Component errors that were caught (the guard fails closed).
+        timings_ms: Milliseconds per stage.
+    """
+
+    text: str
+    assessment: ConversationAssessment | None
+    decision: Decision | None
+    chain: SafetyChain | None = None
+    checks: ContractReport | None = None
+    fallback: bool = False
+    repaired: bool = False
+    errors: tuple[str, ...] = ()
+    timings_ms: Mapping[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "text": self.text,
+            "assessment": self.assessment.to_dict() if self.assessment is not None else None,
+            "decision": self.decision.to_dict() if self.decision is not None else None,
+            "chain": self.chain.to_dict() if self.chain is not None else None,
+            "checks": self.checks.to_dict() if self.checks is not None else None,
+            "fallback": self.fallback,
+            "repaired": self.repaired,
+            "errors": list(self.errors),
+            "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
+        }
+
+
+class Guard:
+    """Guards a chat model with constructive safety.
+
+    Args:
+        assessor: Turn and conversation risk.
+        policy: The strategy game's parameters.
+        model: The generator; ``None`` for a decision-only guard.
+        config: Settings.
+    """
+
+    def __init__(
+        self,
+        *,
+        assessor: Assessor,
+        policy: Policy,
+        model: ChatModel | None = None,
+        config: GuardConfig | None = None,
+    ) -> None:
+        self.assessor = assessor
+        self.policy = policy
+        self.model = model
+        self.config = config or GuardConfig()
+        self.responder = (
+            Responder(
+                model,
+                assessor.taxonomy,
+                assessor=assessor,  # the reply's own risk is checked too
+                max_repairs=self.config.max_repairs,
+                config=self.config.generation,
+            )
+            if model is not None
+            else None
+        )
+
+    @classmethod
+    def default(
+        cls,
+        model: ChatModel | None = None,
+        *,
+        llm_assessor: ChatModel | None = None,
+        config: GuardConfig | None = None,
+    ) -> Guard:
+        """The shipped assessor and policy around ``model``.
+
+        Raises:
+            MissingExtraError: If the ``assess`` extra is not installed.
+        """
+        return cls(assessor=Assessor.default(llm_model=llm_assessor), policy=load_policy(), model=model, config=config)
+
+    @property
+    def taxonomy(self) -> Taxonomy:
+        """The risk taxonomy in use."""
+        return self.assessor.taxonomy
+
+    # Deciding -------------------------------------------------------------------------------------------------
+
+    def decide_assessed(self, assessment: ConversationAssessment) -> Decision:
+        """Choose the strategy for an assessed conversation (pure; no I/O)."""
+        risk = assessment.conversation
+        category = risk.category if risk.category in self.taxonomy else NONE
+        state = GameState(
+            belief=dict(risk.user_type),
+            severity=risk.severity,
+            harm_probability=risk.harm_probability,
+            category=category,
+            top_level=self.taxonomy.top_level(category) if category != NONE else NONE,
+        )
+        return decide(state, self.policy, horizon=self.config.horizon)
+
+    def decide_sync(self, conversation: Conversation) -> GuardDecision:
+        """Assess (tiers 1-2) and decide without an event loop: for batch jobs and benchmarks."""
+        start = time.perf_counter()
+        assessment = self.assessor.assess_sync(conversation, history=len(conversation.user_turns) > 1)
+        assessed = time.perf_counter()
+        decision = self.decide_assessed(assessment)
+        done = time.perf_counter()
+        return GuardDecision(
+            assessment, decision, {"assess": (assessed - start) * 1000, "decide": (done - assessed) * 1000}
+        )
+
+    async def decide(self, conversation: Conversation) -> GuardDecision:
+        """Assess (all tiers) and decide."""
+        start = time.perf_counter()
+        assessment = await self.assessor.assess(conversation, history=len(conversation.user_turns) > 1)
+        assessed = time.perf_counter()
+        decision = self.decide_assessed(assessment)
+        done = time.perf_counter()
+        return GuardDecision(
+            assessment, decision, {"assess": (assessed - start) * 1000, "decide": (done - assessed) * 1000}
+        )
+
+    # Responding -----------------------------------------------------------------------------------------------
+
+    async def respond(self, conversation: Conversation, *, locale: str | None = None) -> GuardedResponse:
+        """Assess, decide and respond; never raises for a component failure.
+
+        Args:
+            conversation: The messages so far; the reply answers the latest user message.
+            locale: Region for crisis resources; overrides the configured one.
+
+        Returns:
+            The reply with its assessment, decision, chain, checks and timings.
+        """
+        locale = locale or self.config.locale
+        try:
+            decided = await self.decide(conversation)
+        except Exception as exc:  # fail closed: any component error still yields a safe reply
+            logger.exception("guard: assessing or deciding failed; replying with a safe fallback")
+            return self._failed(conversation, f"decide: {type(exc).__name__}: {exc}", locale)
+        if self.responder is None:
+            return GuardedResponse(
+                text="",
+                assessment=decided.assessment,
+                decision=decided.decision,
+                timings_ms=decided.timings_ms,
+            )
+        start = time.perf_counter()
+        try:
+            result = await self.responder.respond(
+                conversation, decided.assessment.conversation, decided.decision, locale=locale
+            )
+        except Exception as exc:  # fail closed
+            logger.exception("guard: responding failed; replying with a safe fallback")
+            return self._failed(conversation, f"respond: {type(exc).__name__}: {exc}", locale, decided=decided)
+        timings = {**decided.timings_ms, "respond": (time.perf_counter() - start) * 1000}
+        return GuardedResponse(
+            text=result.text,
+            assessment=decided.assessment,
+            decision=decided.decision,
+            chain=result.chain,
+            checks=result.checks,
+            fallback=result.fallback_used,
+            repaired=result.repaired,
+            timings_ms=timings,
+        )
+
+    async def stream(self, conversation: Conversation, *, locale: str | None = None) -> AsyncIterator[str]:
+        """Like :meth:`respond`, but yields the reply as it is generated.
+
+        The growing text is checked on a sliding window; if it trips a forbidden-content check, generation stops
+        and a repaired reply follows. Never raises for a component failure.
+        """
+        locale = locale or self.config.locale
+        try:
+            decided = await self.decide(conversation)
+        except Exception as exc:  # fail closed
+            logger.exception("guard: assessing or deciding failed; replying with a safe fallback")
+            yield self._failed(conversation, f"decide: {type(exc).__name__}: {exc}", locale).text
+            return
+        if self.responder is None:
+            return
+        try:
+            async for chunk in self.responder.stream(
+                conversation, decided.assessment.conversation, decided.decision, locale=locale
+            ):
+                yield chunk
+        except Exception as exc:  # fail closed
+            logger.exception("guard: streaming failed; replying with a safe fallback")
+            yield "\n\n" + self._failed(conversation, f"stream: {exc}", locale, decided=decided).text
+
+    def _failed(
+        self, conversation: Conversation, error: str, locale: str | None, *, decided: GuardDecision | None = None
+    ) -> GuardedResponse:
+        lang = _lang_of(conversation)
+        text = LAST_RESORT[lang]
+        if decided is not None:
+            try:
+                text = compose_fallback(
+                    decided.decision.strategy, decided.assessment.conversation.category, lang=lang, locale=locale
+                )
+            except Exception:  # even the snippet data may be broken; keep the reply of last resort
+                logger.exception("guard: curated snippets unavailable")
+        return GuardedResponse(
+            text=text,
+            assessment=decided.assessment if decided is not None else None,
+            decision=decided.decision if decided is not None else None,
+            fallback=True,
+            errors=(error,),
+            timings_ms=dict(decided.timings_ms) if decided is not None else {},
+        )
+
+
+def _lang_of(conversation: Conversation) -> str:
+    """``zh`` if the latest user message is mostly CJK, else ``en``."""
+    users = conversation.user_turns
+    text = users[-1].text if users else ""
+    cjk = sum(1 for ch in text if "\u4e00" <= ch <= "\u9fff")
+    return "zh" if cjk * 3 >= max(1, len(text.strip())) else "en"
