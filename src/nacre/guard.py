@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from nacre.assess import Assessor, ConversationAssessment
+from nacre.assess import Assessor, ConversationAssessment, detect_lang
 from nacre.conversation import Conversation
 from nacre.models import ChatModel, GenerationConfig
 from nacre.respond import ContractReport, Responder, SafetyChain, compose_fallback
@@ -278,7 +278,8 @@ class Guard:
     def _failed(
         self, conversation: Conversation, error: str, locale: str | None, *, decided: GuardDecision | None = None
     ) -> GuardedResponse:
-        lang = _lang_of(conversation)
+        users = conversation.user_turns
+        lang = detect_lang(users[-1].text if users else "")
         text = LAST_RESORT[lang]
         if decided is not None:
             try:
@@ -295,11 +296,3 @@ class Guard:
             errors=(error,),
             timings_ms=dict(decided.timings_ms) if decided is not None else {},
         )
-
-
-def _lang_of(conversation: Conversation) -> str:
-    """``zh`` if the latest user message is mostly CJK, else ``en``."""
-    users = conversation.user_turns
-    text = users[-1].text if users else ""
-    cjk = sum(1 for ch in text if "\u4e00" <= ch <= "\u9fff")
-    return "zh" if cjk * 3 >= max(1, len(text.strip())) else "en"

@@ -12,12 +12,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from nacre._jsonfile import read_json_file
 from nacre.assess import Assessor, ConversationAssessment, RiskAssessment
 from nacre.batch import ResumableWriter, count_lines, read_jsonl
 from nacre.cli import _common
 from nacre.conversation import Conversation
-from nacre.errors import ConfigError, ConversationError, NacreError
+from nacre.errors import ConversationError, NacreError
 
 BATCH = 32
 
@@ -55,17 +54,11 @@ def _load_assessor(llm: str | None, base_url: str | None) -> Assessor:
 
 def assess(
     text: Annotated[str | None, typer.Argument(help="A message to assess.")] = None,
-    conversation: Annotated[
-        Path | None,
-        typer.Option("--conversation", "-c", exists=True, dir_okay=False, help="A JSON file of OpenAI chat messages."),
-    ] = None,
-    input: Annotated[
-        Path | None,
-        typer.Option("--input", "-i", exists=True, dir_okay=False, help="JSONL: one 'prompt' or 'messages' per line."),
-    ] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Where --input results go (JSONL).")] = None,
+    conversation: _common.ConversationFileOpt = None,
+    input: _common.InputOpt = None,
+    output: _common.OutputOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-    restart: Annotated[bool, typer.Option("--restart", help="Ignore an unfinished earlier run of --output.")] = False,
+    restart: _common.RestartOpt = False,
     llm: Annotated[
         str | None, typer.Option("--llm", help="Optional tier-3 model for unsure cases, e.g. openai/gpt-4o-mini.")
     ] = None,
@@ -77,19 +70,11 @@ def assess(
     field and adds 'assessment' (and 'turns' for 'messages' inputs: the conversation-level assessment after each
     user turn). A bad line is reported and skipped; an interrupted batch resumes when rerun.
     """
-    modes = sum(x is not None for x in (text, conversation, input))
-    if modes != 1:
-        raise ConfigError("give exactly one of: a TEXT argument, --conversation FILE, or --input FILE")
-    if input is not None:
-        if output is None:
-            raise ConfigError("--input needs --output")
+    conv = _common.single_conversation(text, conversation, input, output)
+    if conv is None:
+        assert input is not None and output is not None
         _batch(input, output, restart=restart, llm=llm, base_url=base_url)
         return
-    if conversation is not None:
-        conv = Conversation.from_openai(read_json_file(conversation, "conversation file"))
-    else:
-        assert text is not None
-        conv = Conversation.from_text(text)
     assessor = _load_assessor(llm, base_url)
     result = asyncio.run(assessor.assess(conv))
     if as_json:

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from nacre._jsonfile import read_json_file
+from nacre.conversation import Conversation
 from nacre.errors import ConfigError
 from nacre.models import CachedChatModel, ChatModel, ModelSettings, get_model
 from nacre.store import Store, default_path
@@ -53,6 +55,40 @@ DbOpt = Annotated[
     typer.Option("--db", envvar="NACRE_DB", help="Store file (SQLite). Default ~/.local/share/nacre/nacre.db."),
 ]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Do not read or write the response cache.")]
+ConversationFileOpt = Annotated[
+    Path | None,
+    typer.Option("--conversation", "-c", exists=True, dir_okay=False, help="A JSON file of OpenAI chat messages."),
+]
+InputOpt = Annotated[
+    Path | None,
+    typer.Option("--input", "-i", exists=True, dir_okay=False, help="JSONL: one 'prompt' or 'messages' per line."),
+]
+OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Where --input results go (JSONL).")]
+RestartOpt = Annotated[bool, typer.Option("--restart", help="Ignore an unfinished earlier run of --output.")]
+
+
+def single_conversation(
+    text: str | None, conversation: Path | None, input: Path | None, output: Path | None
+) -> Conversation | None:
+    """Check that exactly one of TEXT, --conversation and --input was given, and read the conversation.
+
+    Returns:
+        The conversation from TEXT or the file, or ``None`` for a batch (--input, which then has an --output).
+
+    Raises:
+        ConfigError: If the modes are mixed or missing, or --input has no --output.
+        ConversationError: If the file does not hold valid OpenAI chat messages.
+    """
+    if sum(x is not None for x in (text, conversation, input)) != 1:
+        raise ConfigError("give exactly one of: a TEXT argument, --conversation FILE, or --input FILE")
+    if input is not None:
+        if output is None:
+            raise ConfigError("--input needs --output")
+        return None
+    if conversation is not None:
+        return Conversation.from_openai(read_json_file(conversation, "conversation file"))
+    assert text is not None
+    return Conversation.from_text(text)
 
 
 def parse_options(pairs: list[str] | None) -> dict[str, str]:

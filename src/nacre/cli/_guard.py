@@ -14,12 +14,10 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from nacre._jsonfile import read_json_file
 from nacre.batch import ResumableWriter, count_lines, read_jsonl
 from nacre.cli import _common
 from nacre.cli._assess import conversation_of, summary
-from nacre.conversation import Conversation
-from nacre.errors import ConfigError, NacreError
+from nacre.errors import NacreError
 from nacre.guard import Guard, GuardConfig, GuardedResponse
 from nacre.models import ChatModel, GenerationConfig
 from nacre.store import Store
@@ -32,20 +30,14 @@ LocaleOpt = Annotated[
 
 def guard(
     text: Annotated[str | None, typer.Argument(help="A message to guard.")] = None,
-    conversation: Annotated[
-        Path | None,
-        typer.Option("--conversation", "-c", exists=True, dir_okay=False, help="A JSON file of OpenAI chat messages."),
-    ] = None,
-    input: Annotated[
-        Path | None,
-        typer.Option("--input", "-i", exists=True, dir_okay=False, help="JSONL: one 'prompt' or 'messages' per line."),
-    ] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Where --input results go (JSONL).")] = None,
+    conversation: _common.ConversationFileOpt = None,
+    input: _common.InputOpt = None,
+    output: _common.OutputOpt = None,
     no_generate: Annotated[
         bool, typer.Option("--no-generate", help="Assess and decide only; do not generate a reply.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of the readable trace.")] = False,
-    restart: Annotated[bool, typer.Option("--restart", help="Ignore an unfinished earlier run of --output.")] = False,
+    restart: _common.RestartOpt = False,
     locale: LocaleOpt = None,
     model: _common.ModelOpt = _common.DEFAULT_MODEL,
     max_tokens: Annotated[int, typer.Option("--max-tokens", min=1, help="Most tokens per reply.")] = 400,
@@ -64,11 +56,7 @@ def guard(
     line adds 'assessment', 'decision' and, unless --no-generate, 'response' and 'checks'). A bad line is reported
     and skipped; an interrupted batch resumes when rerun.
     """
-    modes = sum(x is not None for x in (text, conversation, input))
-    if modes != 1:
-        raise ConfigError("give exactly one of: a TEXT argument, --conversation FILE, or --input FILE")
-    if input is not None and output is None:
-        raise ConfigError("--input needs --output")
+    conv = _common.single_conversation(text, conversation, input, output)
     chat_model: ChatModel | None = None
     store: Store | None = None
     if not no_generate:
@@ -86,8 +74,8 @@ def guard(
         the_guard = Guard.default(chat_model, config=config)
         with asyncio.Runner() as runner:
             try:
-                if input is not None:
-                    assert output is not None
+                if conv is None:
+                    assert input is not None and output is not None
                     fingerprint = {"input": str(input.resolve()), "size": input.stat().st_size, "model": model}
                     if no_generate:
                         fingerprint["model"] = None
@@ -97,11 +85,6 @@ def guard(
                         )
                     )
                     return
-                if conversation is not None:
-                    conv = Conversation.from_openai(read_json_file(conversation, "conversation file"))
-                else:
-                    assert text is not None
-                    conv = Conversation.from_text(text)
                 result = runner.run(the_guard.respond(conv))
             finally:
                 if chat_model is not None:
