@@ -8,6 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from nacre._jsontext import extract_json
 from nacre.conversation import Conversation, Message
 from nacre.errors import ConfigError, NacreError
 from nacre.models import ChatModel, GenerationConfig
@@ -19,7 +20,6 @@ from nacre.respond._refine_parse import (
     EvaluatorName,
     SafetyVerdict,
     SatisfactionVerdict,
-    extract_json,
     parse_safety,
     parse_satisfaction,
 )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -163,7 +162,6 @@ SAFETY_SCHEMA: Mapping[str, Any] = _strict(
 
 # Tolerant parsing -----------------------------------------------------------------------------------------
 
-_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
 
 _VERDICT_EXACT: Mapping[str, Verdict] = {
     "safe": "safe",
@@ -190,37 +188,6 @@ _USER_TYPE_WORDS: tuple[tuple[UserType, tuple[str, ...]], ...] = (
     ("vulnerable", ("vulnerable", "sensitive", "at risk", "distress", "脆弱", "弱势", "敏感")),
     ("benign", ("benign", "normal", "ordinary", "curious", "良性", "普通", "正常")),
 )
-
-
-def extract_json(text: str) -> Any:
-    """The JSON value in a model's answer: the whole text, else the last fenced block, else the last object.
-
-    Raises:
-        ValueError: If no JSON value can be found.
-    """
-    stripped = text.strip()
-    try:
-        return json.loads(stripped)
-    except ValueError:
-        pass
-    for block in reversed(_FENCE.findall(stripped)):
-        try:
-            return json.loads(block)
-        except ValueError:
-            continue
-    decoder = json.JSONDecoder()
-    found: Any = None
-    position = stripped.find("{")
-    while position != -1:
-        try:
-            found, end = decoder.raw_decode(stripped, position)
-        except ValueError:
-            position = stripped.find("{", position + 1)
-            continue
-        position = stripped.find("{", end)
-    if found is None:
-        raise ValueError(f"no JSON object in the answer: {stripped[:120]!r}")
-    return found
 
 
 def parse_verdict(raw: object) -> Verdict | None:

@@ -20,6 +20,7 @@ import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
+from nacre._jsontext import extract_json
 from nacre.errors import NacreError
 from nacre.models import ChatModel
 from nacre.respond import _refine_prompts as prompts
@@ -42,7 +43,6 @@ from nacre.respond._refine_parse import (
     SafetyVerdict,
     SatisfactionVerdict,
     Verdict,
-    extract_json,
     parse_safety,
     parse_satisfaction,
     parse_verdict,

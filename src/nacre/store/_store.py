@@ -178,6 +178,7 @@ class Store:
         metadata: Mapping[str, Any] | None = None,
         message_meta: Sequence[Mapping[str, Any]] | None = None,
         complete: bool = True,
+        scores: Sequence[ScoreRecord] = (),
     ) -> int:
         """Store a conversation and its messages in one transaction; replaces an earlier one of the same item.
 
@@ -188,6 +189,7 @@ class Store:
             metadata: Free-form JSON fields.
             message_meta: Per-message metadata, aligned with the messages (missing entries are empty).
             complete: False for a conversation that will get more turns (:meth:`append_messages`).
+            scores: Judges' scores of it, stored in the same transaction (their ``conversation_id`` is ignored).
 
         Returns:
             The conversation's row id.
@@ -210,6 +212,8 @@ class Store:
             )
             conversation_id = int(cur.lastrowid or 0)
             self._insert_messages(conversation_id, 0, conversation.messages, meta)
+            for score in scores:
+                self._insert_score(score.model_copy(update={"conversation_id": conversation_id}))
         return conversation_id
 
     def append_messages(
@@ -219,8 +223,9 @@ class Store:
         *,
         message_meta: Sequence[Mapping[str, Any]] | None = None,
         complete: bool = False,
+        scores: Sequence[ScoreRecord] = (),
     ) -> None:
-        """Add turns to an open conversation in one transaction (used by multi-turn jobs turn by turn)."""
+        """Add turns (and judges' scores of them) to an open conversation in one transaction."""
         with self._lock, transaction(self._conn):
             row = self._conn.execute(
                 "SELECT COALESCE(MAX(position) + 1, 0) FROM messages WHERE conversation_id = ?",
@@ -231,6 +236,26 @@ class Store:
                 "UPDATE conversations SET status = ?, updated_at = ? WHERE id = ?",
                 ("complete" if complete else "open", time.time(), conversation_id),
             )
+            for score in scores:
+                self._insert_score(score.model_copy(update={"conversation_id": conversation_id}))
+
+    def complete_conversation(
+        self, conversation_id: int, *, metadata: Mapping[str, Any], scores: Sequence[ScoreRecord] = ()
+    ) -> None:
+        """Mark an open conversation complete, replacing its metadata and adding scores, in one transaction.
+
+        Raises:
+            StoreError: If there is no such conversation.
+        """
+        with self._lock, transaction(self._conn):
+            cur = self._conn.execute(
+                "UPDATE conversations SET status = 'complete', metadata = ?, updated_at = ? WHERE id = ?",
+                (canonical_json(dict(metadata)), time.time(), conversation_id),
+            )
+            if cur.rowcount == 0:
+                raise StoreError(f"no conversation {conversation_id} in {self.path}")
+            for score in scores:
+                self._insert_score(score.model_copy(update={"conversation_id": conversation_id}))
 
     def _insert_messages(
         self, conversation_id: int, first: int, messages: Sequence[Message], meta: Sequence[Mapping[str, Any]]
@@ -283,20 +308,23 @@ class Store:
     def add_score(self, score: ScoreRecord) -> int:
         """Store a judge's score; returns its row id."""
         with self._lock, transaction(self._conn):
-            cur = self._conn.execute(
-                "INSERT INTO scores (conversation_id, judge_id, value, label, explanation, raw, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    score.conversation_id,
-                    score.judge_id,
-                    score.value,
-                    score.label,
-                    score.explanation,
-                    score.raw,
-                    time.time(),
-                ),
-            )
-            return int(cur.lastrowid or 0)
+            return self._insert_score(score)
+
+    def _insert_score(self, score: ScoreRecord) -> int:
+        cur = self._conn.execute(
+            "INSERT INTO scores (conversation_id, judge_id, value, label, explanation, raw, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                score.conversation_id,
+                score.judge_id,
+                score.value,
+                score.label,
+                score.explanation,
+                score.raw,
+                time.time(),
+            ),
+        )
+        return int(cur.lastrowid or 0)
 
     def scores(self, conversation_id: int) -> list[ScoreRecord]:
         """The scores of one conversation, oldest first."""
