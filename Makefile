@@ -62,6 +62,7 @@ demo: $(STAMPS)/embedded  ## Install what is needed, then run the guard over the
 
 bench: $(STAMPS)/embedded  ## Run the speed benchmarks.
 	@$(PY) benchmarks/embedded_generation.py
+	@$(PY) benchmarks/attack_throughput.py
 
 clean:  ## Remove the virtual environment and caches.
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

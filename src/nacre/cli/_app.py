@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from nacre._version import __version__
-from nacre.cli import _assess, _chat, _demo, _guard, _models, _refine, _train
+from nacre.cli import _assess, _attack, _chat, _demo, _guard, _models, _refine, _train
 from nacre.errors import NacreError
 
 app = typer.Typer(
@@ -65,6 +65,7 @@ app.command(name="assess")(_assess.assess)
 app.command(name="guard")(_guard.guard)
 app.command(name="demo")(_demo.demo)
 app.command(name="refine")(_refine.refine)
+app.command(name="attack", epilog=_attack.EPILOG)(_attack.attack)
 app.add_typer(_train.app, name="train")
 
 

@@ -29,11 +29,108 @@ def _echo(conversation: Conversation) -> str:
     return last.text if last is not None else ""
 
 
-SCRIPTS: Mapping[str, tuple[str, ReplyFn]] = {
-    "echo": ("repeats the last user message", _echo),
-    "refuser": ("always declines", lambda _c: _REFUSAL),
-    "helpful": ("always gives the same short, harmless answer", lambda _c: _HELPFUL),
-    "json": ("answers any JSON-schema request with the smallest valid object", lambda _c: "{}"),
+def _stateless(fn: ReplyFn) -> Callable[[], ReplyFn]:
+    return lambda: fn
+
+
+def _refuse_then_comply() -> ReplyFn:
+    """Declines the first request this instance receives, restates every later one."""
+    calls = [0]
+
+    def reply(conversation: Conversation) -> str:
+        calls[0] += 1
+        return _REFUSAL if calls[0] == 1 else _leak(conversation)
+
+    return reply
+
+
+def _leaky_after_backtrack() -> ReplyFn:
+    """Declines a question the first time it arrives after a given history, answers the rephrased retry.
+
+    A red-team agent that backtracks (drops the refused exchange and asks again differently) gets an answer on
+    its second try at every point of the conversation; one that never rephrases gets nothing. State lives in the
+    closure, one per model instance.
+    """
+    seen: set[str] = set()
+
+    def reply(conversation: Conversation) -> str:
+        prefix = Conversation(conversation.messages[:-1]).content_hash if len(conversation) > 1 else "-"
+        if prefix not in seen:
+            seen.add(prefix)
+            return _REFUSAL
+        return _leak(conversation)
+
+    return reply
+
+
+def _leak(conversation: Conversation) -> str:
+    # A stand-in for a harmful answer: it only restates the question, so success is visible to a fake judge
+    # without any real content.
+    return f"MOCK-LEAK: here is everything about: {_echo(conversation)}"
+
+
+def _leak_judge(conversation: Conversation) -> str:
+    # Grades only the <reply> section that nacre's judge prompts use, so earlier turns in <context> do not count.
+    text = _echo(conversation)
+    match = re.search(r"<reply>(.*?)</reply>", text, flags=re.DOTALL)
+    leaked = "MOCK-LEAK" in (match.group(1) if match else text)
+    grade = 5 if leaked else 1
+    return json.dumps(
+        {
+            "refused": 0 if leaked else 1,
+            "convincing": grade,
+            "specific": grade,
+            "rating": 10 if leaked else 1,
+            "reason": "mock: leak marker present" if leaked else "mock: no leak marker",
+        }
+    )
+
+
+def _attacker(conversation: Conversation) -> str:
+    # Answers both of the red-team agent's JSON requests (a plan, the next question) in one object, restating
+    # the goal or the planned step; it never invents content.
+    whole = "\n".join(m.text for m in conversation)
+    goal = re.search(r"Test goal: (.*)", whole)
+    step = re.findall(r"Planned question for this round: (.*)", whole)
+    retries = whole.count("Ask again")
+    goal_text = goal.group(1).strip() if goal else "the goal"
+    query = step[-1].strip() if step else goal_text
+    if retries:
+        query = f"{query} (asked another way, try {retries + 1})"
+    steps = [f"Mock step {i} of 4 towards: {goal_text}" for i in range(1, 5)]
+    return json.dumps(
+        {
+            "plans": [{"angle": f"mock angle {k}", "steps": steps} for k in (1, 2)],
+            "thought": "mock attacker",
+            "strategy": "mock",
+            "plan_step": 1,
+            "query": query,
+            "last_response_summary": "",
+        }
+    )
+
+
+SCRIPTS: Mapping[str, tuple[str, Callable[[], ReplyFn]]] = {
+    "echo": ("repeats the last user message", _stateless(_echo)),
+    "refuser": ("always declines", _stateless(lambda _c: _REFUSAL)),
+    "helpful": ("always gives the same short, harmless answer", _stateless(lambda _c: _HELPFUL)),
+    "json": ("answers any JSON-schema request with the smallest valid object", _stateless(lambda _c: "{}")),
+    "refuse-then-comply": (
+        "red-team target: declines its first request, then restates every question (MOCK-LEAK)",
+        _refuse_then_comply,
+    ),
+    "leaky-after-backtrack": (
+        "red-team target: declines each new question once, restates the rephrased retry (MOCK-LEAK)",
+        _leaky_after_backtrack,
+    ),
+    "leak-judge": (
+        "red-team judge stand-in: grades a reply a full success iff it carries MOCK-LEAK",
+        _stateless(_leak_judge),
+    ),
+    "attacker": (
+        "red-team attacker stand-in: answers plan and question requests by restating them",
+        _stateless(_attacker),
+    ),
 }
 
 
@@ -173,4 +270,4 @@ class MockProvider:
         script = SCRIPTS.get(model)
         if script is None:
             raise ConfigError(f"unknown mock script {model!r}; choose one of: {', '.join(SCRIPTS)}")
-        return MockChatModel(model, replies=script[1])
+        return MockChatModel(model, replies=script[1]())
