@@ -226,3 +226,31 @@ def test_resume_after_a_hard_kill_matches_an_uninterrupted_run(goals_file: Path,
         assert sum(r.usage.roles["attacker"].cached_calls for r in second_results) > 0
         assert run_a.summary is not None and run_b.summary is not None
         assert run_a.summary["asr"] == run_b.summary["asr"]
+
+
+async def test_rate_limits_are_waited_out_and_server_errors_end_as_fail_error(
+    goals_file: Path, tmp_path: Path, scripted_server
+) -> None:
+    from nacre.models import ModelSettings
+    from tests.conftest import chat_completion_body
+
+    limited = scripted_server(
+        [
+            (429, {"error": {"message": "slow down", "type": "rate_limit"}}, {"retry-after": "0"}),
+            (200, chat_completion_body("MOCK-LEAK: a scripted answer"), {}),
+        ]
+    )
+    config = _config(goals_file, limited.base_url, method="direct", attacker=None, target_model="m", limit=1)
+    with Store(tmp_path / "a.db") as store:
+        _run, summary = await Campaign(config, store=store, settings=ModelSettings(max_retries=0)).run()
+    assert summary["outcomes"] == {"success": 1}
+    assert summary["usage"]["target"]["failed_calls"] == 0
+
+    broken = scripted_server([(500, {"error": {"message": "boom"}}, {})])
+    config = _config(goals_file, broken.base_url, method="direct", attacker=None, target_model="m", limit=1)
+    with Store(tmp_path / "b.db") as store:
+        _run, summary = await Campaign(config, store=store, settings=ModelSettings(max_retries=0)).run()
+    # A failing target is an error, kept apart from the ASR's denominator.
+    assert summary["outcomes"] == {"fail_error": 1}
+    assert summary["asr"]["n"] == 0
+    assert summary["usage"]["target"]["failed_calls"] == 1

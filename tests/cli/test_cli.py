@@ -53,8 +53,10 @@ def test_models_lists_providers_with_status() -> None:
     assert set(rows) >= {"openai", "embedded", "mock"}
     assert rows["mock"]["ready"] is True
     assert rows["embedded"]["needs"]
+    assert {"echo", "attacker", "leak-judge", "leaky-after-backtrack"} <= set(rows["mock"]["scripts"])
     table = nacre("models")
     assert "openai/gpt-4o-mini" in table.stdout
+    assert "mock/leaky-after-backtrack" in table.stdout
 
 
 def test_chat_once_with_mock_and_cache(tmp_path: Path) -> None:

@@ -9,12 +9,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from nacre.models import providers
+from nacre.models import mock_scripts, providers
 
 
 def models(as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False) -> None:
     """List model providers, an example model string for each, and whether it is ready on this machine."""
-    rows: list[dict[str, str | bool]] = []
+    rows: list[dict[str, object]] = []
     for name, provider in sorted(providers().items()):
         reason = provider.availability()
         rows.append(
@@ -28,6 +28,10 @@ def models(as_json: Annotated[bool, typer.Option("--json", help="Print JSON inst
             }
         )
     console = Console()
+    scripts = mock_scripts()
+    for row in rows:
+        if row["provider"] == "mock":
+            row["scripts"] = scripts
     if as_json:
         console.print_json(json.dumps(rows))
         return
@@ -38,3 +42,9 @@ def models(as_json: Annotated[bool, typer.Option("--json", help="Print JSON inst
         status = "[green]ready[/]" if r["ready"] else f"[yellow]{r['status']}[/]"
         table.add_row(str(r["provider"]), str(r["example"]), status, str(r["needs"]), str(r["description"]))
     console.print(table)
+    mocks = Table(title="mock/<script>: scripted stand-ins, never a real model")
+    mocks.add_column("model string")
+    mocks.add_column("what it does", overflow="fold")
+    for name, description in scripts.items():
+        mocks.add_row(f"mock/{name}", description)
+    console.print(mocks)

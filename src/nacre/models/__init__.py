@@ -9,7 +9,7 @@ Examples:
 
 from nacre.models._cache import CachedChatModel, ResponseCache, cache_key
 from nacre.models._embedded import EmbeddedChatModel, EmbeddedProvider, locate_model
-from nacre.models._mock import MockChatModel, MockProvider, schema_example
+from nacre.models._mock import MockChatModel, MockProvider, mock_scripts, schema_example
 from nacre.models._openai import OpenAIChatModel, OpenAIProvider
 from nacre.models._registry import ModelSettings, Provider, get_model, parse_model_string, providers
 from nacre.models._retry import RetryPolicy
@@ -36,6 +36,7 @@ __all__ = [
     "cache_key",
     "get_model",
     "locate_model",
+    "mock_scripts",
     "parse_model_string",
     "providers",
     "schema_example",

@@ -134,6 +134,11 @@ SCRIPTS: Mapping[str, tuple[str, Callable[[], ReplyFn]]] = {
 }
 
 
+def mock_scripts() -> dict[str, str]:
+    """The built-in mock scripts and what each does, for listings."""
+    return {name: description for name, (description, _factory) in SCRIPTS.items()}
+
+
 class MockChatModel:
     """A deterministic chat model scripted by a list of replies or a function.
 
