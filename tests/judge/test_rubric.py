@@ -217,7 +217,7 @@ def test_bad_settings_raise_config_error(tmp_path: Path) -> None:
 
 def test_shipped_prompts_are_versioned_and_render() -> None:
     prompts = load_prompts()
-    assert set(prompts) == {"refusal", "rubric", "progress"}
+    assert {"refusal", "rubric", "progress"} <= set(prompts)
     for prompt in prompts.values():
         assert prompt.version >= 1
         rendered = prompt.render(**{f: f"<{f}> text" for f in prompt.fields})

@@ -95,8 +95,21 @@ class GuardTarget:
             latency_s=time.perf_counter() - start,
             finish_reason="stop",
         )
-        strategy = result.decision.strategy if result.decision is not None else None
-        return TargetReply(result.text, completion, meta={"strategy": strategy, "fallback": result.fallback})
+        meta: dict[str, Any] = {
+            "strategy": result.decision.strategy if result.decision is not None else None,
+            "fallback": result.fallback,
+            "repaired": result.repaired,
+            "errors": list(result.errors),
+        }
+        if result.assessment is not None:
+            risk = result.assessment.conversation
+            meta.update(
+                harm_probability=round(risk.harm_probability, 4),
+                category=risk.category,
+                severity=risk.severity,
+                user_type={k: round(v, 4) for k, v in risk.user_type.items()},
+            )
+        return TargetReply(result.text, completion, meta=meta)
 
 
 TargetFactory = Callable[[], Target]

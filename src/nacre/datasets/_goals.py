@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nacre.datasets._items import datasets_root, read_jsonl
 from nacre.errors import ConfigError
-
-ENV_VAR = "NACRE_DATASETS"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,54 +30,21 @@ class Goal:
     meta: Mapping[str, Any] = field(default_factory=dict)
 
 
-def datasets_root(explicit: Path | None = None, environ: Mapping[str, str] | None = None) -> Path:
-    """The folder holding the evaluation sets: ``explicit``, else ``$NACRE_DATASETS``.
-
-    Raises:
-        ConfigError: If neither is set, or the folder does not exist.
-    """
-    env = os.environ if environ is None else environ
-    root = explicit or (Path(env[ENV_VAR]) if env.get(ENV_VAR) else None)
-    if root is None:
-        raise ConfigError(f"where are the datasets? pass --datasets DIR or set {ENV_VAR}")
-    if not root.is_dir():
-        raise ConfigError(f"datasets folder {root} does not exist")
-    return root
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        raise ConfigError(f"{path} is missing: is the datasets folder complete?")
-    rows: list[dict[str, Any]] = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"{path} line {number}: not JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise ConfigError(f"{path} line {number}: expected a JSON object")
-            rows.append(row)
-    return rows
-
-
 def _harmbench(root: Path) -> list[Goal]:
     return [
         Goal(f"harmbench:{r['id']}", r["goal"], category=r.get("semantic_category"))
-        for r in _read_jsonl(root / "harmbench_standard200" / "behaviors.jsonl")
+        for r in read_jsonl(root / "harmbench_standard200" / "behaviors.jsonl")
     ]
 
 
 def _advbench(root: Path) -> list[Goal]:
-    return [Goal(f"advbench:{r['id']}", r["goal"]) for r in _read_jsonl(root / "advbench" / "harmful_behaviors.jsonl")]
+    return [Goal(f"advbench:{r['id']}", r["goal"]) for r in read_jsonl(root / "advbench" / "harmful_behaviors.jsonl")]
 
 
 def _advbench50(root: Path) -> list[Goal]:
     return [
         Goal(f"advbench50:{r['id']}", r["goal"], category=(r.get("category") or "").split(",")[0] or None)
-        for r in _read_jsonl(root / "advbench_subset50" / "behaviors.jsonl")
+        for r in read_jsonl(root / "advbench_subset50" / "behaviors.jsonl")
     ]
 
 
@@ -89,7 +53,7 @@ def _strata_sword_l1(root: Path) -> list[Goal]:
     # (which applies its own method) starts from level 1 in both languages.
     goals: list[Goal] = []
     for lang, stem in (("en", "en"), ("zh", "cn")):
-        for r in _read_jsonl(root / "strata_sword" / f"strata_sword_{stem}_level_1.jsonl"):
+        for r in read_jsonl(root / "strata_sword" / f"strata_sword_{stem}_level_1.jsonl"):
             goals.append(Goal(f"strata-sword:{r['id']}", r["prompt"], language=lang, meta={"level": 1}))
     return goals
 
@@ -105,7 +69,7 @@ GOAL_SETS: Mapping[str, tuple[str, Callable[[Path], list[Goal]]]] = {
 def _from_file(path: Path) -> list[Goal]:
     goals: list[Goal] = []
     seen: set[str] = set()
-    for index, row in enumerate(_read_jsonl(path), 1):
+    for index, row in enumerate(read_jsonl(path), 1):
         text = row.get("goal", row.get("prompt"))
         if not isinstance(text, str) or not text.strip():
             raise ConfigError(f"{path} record {index}: needs a non-empty string field 'goal' (or 'prompt')")
@@ -126,7 +90,7 @@ def load_goals(spec: str, *, root: Path | None = None, limit: int | None = None)
     Args:
         spec: A set name (see :data:`GOAL_SETS`) or a path to a JSONL file whose lines have ``goal`` (or
             ``prompt``) and optionally ``id``, ``category``, ``language``.
-        root: The datasets folder for named sets (see :func:`datasets_root`).
+        root: The datasets folder for named sets (default: ``$NACRE_DATASETS``, else the shipped copies).
         limit: Keep only the first ``limit`` goals.
 
     Raises:

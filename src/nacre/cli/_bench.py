@@ -1,0 +1,226 @@
+"""``nacre bench``: list the sets, run a benchmark against a target (optionally guarded), write its report."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from nacre.bench import BENCHMARKS, BenchConfig, BenchRunner, ItemResult, write_report
+from nacre.cli import _common
+from nacre.datasets import DATASETS, load_items
+from nacre.errors import ConfigError, NacreError
+from nacre.models import ModelSettings
+from nacre.store import Store, default_path
+
+app = typer.Typer(
+    help="Benchmarks: Strata-Sword, XSTest over-refusal, the Constructive Benchmark, harmful-request sets.",
+    no_args_is_help=True,
+)
+
+TargetOpt = Annotated[
+    str | None,
+    typer.Option("--target", "-t", help="Model string, or an OpenAI-compatible URL with --target-model."),
+]
+TargetModelOpt = Annotated[str | None, typer.Option("--target-model", help="Model name a URL target expects.")]
+GuardOpt = Annotated[
+    bool, typer.Option("--guard", help="Put nacre's constructive-safety guard in front of the target.")
+]
+JudgeOpt = Annotated[
+    str | None,
+    typer.Option("--judge", "-j", help="LLM judge model; without it only the fast, non-LLM judge tiers run."),
+]
+DatasetOpt = Annotated[str | None, typer.Option("--dataset", help="Another set (a name from `bench list` or JSONL).")]
+DatasetsOpt = Annotated[
+    Path | None, typer.Option("--datasets", envvar="NACRE_DATASETS", help="Folder of the sets (default: shipped).")
+]
+LimitOpt = Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N items.")]
+ConcurrencyOpt = Annotated[int, typer.Option("--concurrency", min=1, help="Items in flight.")]
+MaxTokensOpt = Annotated[int, typer.Option("--max-tokens", min=1, help="Most tokens per target reply.")]
+LocaleOpt = Annotated[str | None, typer.Option("--locale", help="Crisis-resource region for the guard.")]
+ResumeOpt = Annotated[str | None, typer.Option("--resume", help="Continue an interrupted run by its id.")]
+ReportOpt = Annotated[Path | None, typer.Option("--report", help="HTML report path (default nacre-report-RUN.html).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")]
+
+
+@app.command("list")
+def list_sets(as_json: JsonOpt = False, datasets: DatasetsOpt = None) -> None:
+    """Show the datasets with their item counts and licences, and the benchmarks that use them."""
+    rows = []
+    for name, (info, _loader) in DATASETS.items():
+        try:
+            count: int | str = len(load_items(name, root=datasets))
+        except NacreError as exc:
+            count = f"unavailable: {exc}"
+        rows.append(
+            {
+                "name": name,
+                "items": count,
+                "licence": info.licence,
+                "source": info.source,
+                "description": info.description,
+            }
+        )
+    console = Console()
+    if as_json:
+        console.print_json(json.dumps({"datasets": rows, "benchmarks": {k: v.dataset for k, v in BENCHMARKS.items()}}))
+        return
+    table = Table(title="datasets")
+    for col in ("name", "items", "licence", "source", "description"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(*(str(r[c]) for c in ("name", "items", "licence", "source", "description")))
+    console.print(table)
+    bench = Table(title="benchmarks (nacre bench NAME)")
+    bench.add_column("name")
+    bench.add_column("default set")
+    bench.add_column("measures", overflow="fold")
+    for spec in BENCHMARKS.values():
+        bench.add_row(spec.name, spec.dataset, spec.description)
+    console.print(bench)
+
+
+def _headline(console: Console, summary: dict[str, Any]) -> None:
+    table = Table(title=f"{summary['title']}: {summary['target']}{' + guard' if summary['guarded'] else ''}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_column("95 % CI", justify="right")
+    table.add_column("n", justify="right")
+    for row in summary.get("headline", []):
+        value, low, high = row.get("value"), row.get("low"), row.get("high")
+        pct = row.get("format") == "percent"
+
+        def fmt(x: float | None, pct: bool = pct) -> str:
+            return "–" if x is None else (f"{100 * x:.1f} %" if pct else f"{x:.3f}")
+
+        ci = f"[{fmt(low)}, {fmt(high)}]" if low is not None else ""
+        table.add_row(row["label"], fmt(value), ci, str(row.get("n", "")))
+    console.print(table)
+    if summary.get("judge_failures") or summary.get("target_errors"):
+        console.print(
+            f"[yellow]{summary.get('target_errors', 0)} target errors, {summary['judge_failures']} judge failures "
+            "(counted, not dropped silently)[/yellow]"
+        )
+
+
+def _run(benchmark: str, options: dict[str, Any]) -> None:
+    console = Console()
+    db, resume, report, as_json = options.pop("db"), options.pop("resume"), options.pop("report"), options.pop("json")
+    settings = dataclasses.replace(
+        ModelSettings.from_env(), base_url=options.pop("base_url"), timeout_s=options.pop("timeout")
+    )
+    store = Store(db or default_path())
+    try:
+        if resume is not None:
+            run = store.get_run(resume)
+            if not run.kind.startswith("bench."):
+                raise ConfigError(f"run {resume} is a {run.kind} run, not a benchmark run")
+            config = BenchConfig.from_dict(run.config)
+        else:
+            if options["target"] is None:
+                raise ConfigError("give --target (a model string or a URL), or --resume RUN_ID")
+            config = BenchConfig(benchmark=benchmark, **options)
+        runner = BenchRunner(config, store=store, settings=settings)
+        runner.prepare()  # configuration errors print before the progress bar
+        columns = (
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[unsafe]} unsafe"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=Console(stderr=True)) as bar:
+            task = bar.add_task(f"{config.benchmark}", total=None, unsafe=0)
+            unsafe = 0
+
+            def update(result: ItemResult, done: int, total: int) -> None:
+                nonlocal unsafe
+                unsafe += result.label("safety") == "unsafe"
+                bar.update(task, completed=done, total=total, unsafe=unsafe)
+
+            try:
+                run, summary = asyncio.run(runner.run(resume=resume, on_progress=update))
+            except KeyboardInterrupt:
+                console.print(
+                    "[yellow]interrupted: finished items are saved; continue with "
+                    f"nacre bench {config.benchmark} --resume {runner.run_id or 'RUN_ID'}[/yellow]"
+                )
+                raise typer.Exit(130) from None
+        html = report or Path(f"nacre-report-{run.id}.html")
+        write_report([summary], html, html.with_suffix(".json"))
+        if as_json:
+            console.print_json(json.dumps(summary))
+        else:
+            _headline(console, summary)
+            console.print(f"run {run.id}; report: {escape(str(html))}")
+    finally:
+        store.close()
+
+
+def _command(benchmark: str) -> None:
+    spec = BENCHMARKS[benchmark]
+
+    def command(
+        target: TargetOpt = None,
+        target_model: TargetModelOpt = None,
+        guard: GuardOpt = False,
+        judge: JudgeOpt = None,
+        dataset: DatasetOpt = None,
+        datasets: DatasetsOpt = None,
+        limit: LimitOpt = None,
+        concurrency: ConcurrencyOpt = 1,
+        max_tokens: MaxTokensOpt = 512,
+        locale: LocaleOpt = None,
+        system_prompt: Annotated[
+            str | None, typer.Option("--system-prompt", help="Fixed target system prompt.")
+        ] = None,
+        resume: ResumeOpt = None,
+        report: ReportOpt = None,
+        as_json: JsonOpt = False,
+        base_url: _common.BaseUrlOpt = None,
+        timeout: _common.TimeoutOpt = 300.0,
+        db: _common.DbOpt = None,
+        no_cache: _common.NoCacheOpt = False,
+    ) -> None:
+        _run(
+            benchmark,
+            {
+                "target": target,
+                "target_model": target_model,
+                "guard": guard,
+                "judge": judge,
+                "dataset": dataset,
+                "datasets": str(datasets) if datasets is not None else None,
+                "limit": limit,
+                "concurrency": concurrency,
+                "max_tokens": max_tokens,
+                "locale": locale,
+                "system_prompt": system_prompt,
+                "cache": not no_cache,
+                "resume": resume,
+                "report": report,
+                "json": as_json,
+                "base_url": base_url,
+                "timeout": timeout,
+                "db": db,
+            },
+        )
+
+    command.__doc__ = (
+        f"{spec.title}: {spec.description}.\n\nResumable (--resume RUN_ID); replies and judge calls are cached in "
+        "the store, so a rerun costs no model calls. Writes an HTML report and its JSON next to it."
+    )
+    app.command(benchmark)(command)
+
+
+for _name in BENCHMARKS:
+    _command(_name)
