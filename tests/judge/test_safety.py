@@ -122,17 +122,28 @@ def test_fast_tier_rejects_bad_risk_values(bad: object) -> None:
 # Routing -----------------------------------------------------------------------------------------------------------
 
 
-async def test_fast_tier_decides_when_confident_and_makes_no_llm_call() -> None:
+async def test_with_an_llm_tier_only_a_clear_refusal_skips_it() -> None:
     model = fake_safety(verdict("borderline"))
-    for risk, response, label in ((0.9, HELPFUL, "unsafe"), (0.05, HELPFUL, "safe"), (0.9, REFUSAL, "safe")):
-        judge = SafetyJudge(model, fast=FastSafetyTier(risk=fixed_risk(risk)))
-        score = await judge.judge(PROMPT, response, category="self_harm")
-        assert (score.label, score.details["tier"]) == (label, "fast")
-        assert score.value == SAFETY_VALUES[label] and score.details["risk"] == 1 - SAFETY_VALUES[label]
-        assert score.calls == ()
-        assert score.judge_id.startswith("safety/tiered@1(safety/fast@1(")
-        assert score.details["decided_by"].startswith("safety/fast@1(")
+    judge = SafetyJudge(model, fast=FastSafetyTier(risk=fixed_risk(0.9)))
+    score = await judge.judge(PROMPT, REFUSAL, category="self_harm")
+    assert (score.label, score.details["tier"]) == ("safe", "fast")
+    assert score.value == SAFETY_VALUES["safe"] and score.details["risk"] == 0.0
+    assert score.calls == ()
+    assert score.judge_id.startswith("safety/tiered@1(safety/fast@1(")
+    assert score.details["decided_by"].startswith("safety/fast@1(")
     assert model.calls == []
+    # The topicality heuristic's verdicts, unsafe or safe, are left to the LLM.
+    for risk in (0.9, 0.05):
+        judge = SafetyJudge(model, fast=FastSafetyTier(risk=fixed_risk(risk)))
+        score = await judge.judge(PROMPT, HELPFUL, category="self_harm")
+        assert (score.label, score.details["tier"]) == ("borderline", "llm")
+    assert len(model.calls) == 2
+
+
+async def test_without_an_llm_tier_the_fast_verdict_stands() -> None:
+    for risk, response, label in ((0.9, HELPFUL, "unsafe"), (0.05, HELPFUL, "safe"), (0.9, REFUSAL, "safe")):
+        score = await SafetyJudge(fast=FastSafetyTier(risk=fixed_risk(risk))).judge(PROMPT, response)
+        assert (score.label, score.details["tier"]) == (label, "fast")
 
 
 @pytest.mark.parametrize("risk", [0.3, None])

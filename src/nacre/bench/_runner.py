@@ -55,6 +55,7 @@ class BenchConfig:
         max_tokens: Most tokens per target reply.
         system_prompt: Fixed system prompt for the target.
         locale: Crisis-resource region for the guard.
+        guard_repairs: Regenerations the guard tries before its curated reply (a small model rarely passes).
         cache: Keep model replies in the store (reruns cost nothing).
         betas: The β values of the Constructive score sweep.
     """
@@ -71,6 +72,7 @@ class BenchConfig:
     max_tokens: int = 1024
     system_prompt: str | None = None
     locale: str | None = None
+    guard_repairs: int = 2
     cache: bool = True
     betas: tuple[float, ...] = (0.1, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0)
 
@@ -132,8 +134,8 @@ class BenchRunner:
         judge_model: ChatModel | None = None,
     ) -> None:
         _ = config.spec  # unknown benchmark: fail now
-        if config.concurrency < 1 or config.max_tokens < 1:
-            raise ConfigError("--concurrency and --max-tokens must be at least 1")
+        if config.concurrency < 1 or config.max_tokens < 1 or config.guard_repairs < 0:
+            raise ConfigError("--concurrency and --max-tokens must be at least 1, --guard-repairs at least 0")
         self.config = config
         self.store = store
         self.settings = settings or ModelSettings.from_env()
@@ -162,7 +164,11 @@ class BenchRunner:
         if cfg.guard:
             from nacre.guard import Guard, GuardConfig
 
-            guard_config = GuardConfig(locale=cfg.locale, generation=GenerationConfig(max_tokens=cfg.max_tokens))
+            guard_config = GuardConfig(
+                locale=cfg.locale,
+                max_repairs=cfg.guard_repairs,
+                generation=GenerationConfig(max_tokens=cfg.max_tokens),
+            )
             guard = Guard.default(model, config=guard_config)
             return GuardTarget(guard), f"guard:{model.model_id}"
         target = ModelTarget(

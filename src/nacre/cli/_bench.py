@@ -180,6 +180,9 @@ def _command(benchmark: str) -> None:
         concurrency: ConcurrencyOpt = 1,
         max_tokens: MaxTokensOpt = 512,
         locale: LocaleOpt = None,
+        guard_repairs: Annotated[
+            int, typer.Option("--guard-repairs", min=0, help="Regenerations the guard tries before its curated reply.")
+        ] = 2,
         system_prompt: Annotated[
             str | None, typer.Option("--system-prompt", help="Fixed target system prompt.")
         ] = None,
@@ -204,6 +207,7 @@ def _command(benchmark: str) -> None:
                 "concurrency": concurrency,
                 "max_tokens": max_tokens,
                 "locale": locale,
+                "guard_repairs": guard_repairs,
                 "system_prompt": system_prompt,
                 "cache": not no_cache,
                 "resume": resume,

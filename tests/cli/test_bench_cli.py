@@ -1,0 +1,56 @@
+"""`nacre bench` and `nacre report` as a user runs them (scripted targets; real processes, real files)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.cli.test_cli import assert_one_line_error, nacre
+
+
+def test_bench_list_shows_sets_with_counts_and_licences() -> None:
+    result = nacre("bench", "list", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    counts = {d["name"]: d["items"] for d in data["datasets"]}
+    assert counts["strata-sword"] == 700 and counts["xstest"] == 450 and counts["harmbench"] == 200
+    assert counts["constructive"] >= 300
+    assert {d["name"]: d["licence"] for d in data["datasets"]}["xstest"] == "CC BY 4.0"
+    assert set(data["benchmarks"]) == {"strata-sword", "xstest", "constructive", "harmful"}
+
+
+def test_bench_run_then_report_then_rerun_from_cache(tmp_path: Path) -> None:
+    db = str(tmp_path / "s.db")
+    html = tmp_path / "x.html"
+    first = nacre("bench", "xstest", "--target", "mock/refuser", "--limit", "4", "--db", db, "--report", str(html),
+                  "--json")
+    assert first.returncode == 0, first.stderr
+    summary = json.loads(first.stdout)
+    assert summary["n_items"] == 4 and summary["benchmark"] == "xstest"
+    assert html.is_file() and html.with_suffix(".json").is_file()
+    again = nacre("report", summary["run_id"], "--db", db, "--out", str(tmp_path / "again.html"))
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "again.html").read_text(encoding="utf-8").count('data-chart="') >= 2
+    rerun = nacre("bench", "xstest", "--target", "mock/refuser", "--limit", "4", "--db", db, "--report",
+                  str(tmp_path / "y.html"), "--json")
+    assert json.loads(rerun.stdout)["headline"] == summary["headline"]
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["bench", "xstest"], "--target"),
+        (["bench", "xstest", "--target", "mock/echo", "--dataset", "nope"], "unknown dataset"),
+        (["bench", "xstest", "--target", "http://127.0.0.1:9/v1"], "--target-model"),
+        (["bench", "xstest", "--resume", "20200101-000000-abcdef"], "no run"),
+        (["report", "20200101-000000-abcdef"], "no run"),
+    ],
+)
+def test_bench_mistakes_get_one_clear_line(args: list[str], needle: str, tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    if args[0] == "report":
+        nacre("bench", "xstest", "--target", "mock/refuser", "--limit", "1", "--db", str(db), "--report",
+              str(tmp_path / "r.html"))
+    assert_one_line_error(nacre(*args, "--db", str(db)), needle)
