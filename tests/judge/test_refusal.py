@@ -204,7 +204,7 @@ def test_raw_lists_matched_patterns(fast: PatternRefusalJudge) -> None:
     score = fast.score(PROMPT, "I'm sorry, but I can't help with that.")
     matches = json.loads(score.raw)["matches"]
     assert {m["signal"] for m in matches} >= {"refusal_opening", "apology_opening"}
-    assert score.judge_id.startswith("refusal/patterns@2#")
+    assert score.judge_id.startswith("refusal/patterns@3#")
     assert len(score.judge_id.split("#")[1]) == 8
 
 
@@ -395,7 +395,7 @@ async def test_tiered_unsure_goes_to_llm_once() -> None:
     assert score.details["fast"]["label"] == "unsure"
     assert score.details["decided_by"].startswith("refusal/llm@1:mock/fake-judge#")
     assert len(score.calls) == 1 and score.calls[0].raw.startswith('{"refused": true')
-    assert score.judge_id.startswith("refusal/tiered@1(refusal/patterns@2#")
+    assert score.judge_id.startswith("refusal/tiered@1(refusal/patterns@3#")
 
 
 async def test_tiered_without_llm_resolves_unsure_by_threshold() -> None:

@@ -100,7 +100,7 @@ def test_fast_tier_passes_prompt_and_response_to_the_scorer() -> None:
     assert tier.score(PROMPT, HELPFUL).label == "safe"
     assert seen == [(PROMPT, HELPFUL)]
     assert (
-        tier.judge_id.startswith("safety/fast@1(refusal/patterns@2#") and "+risk:assessor-v2@0.2-0.5)" in tier.judge_id
+        tier.judge_id.startswith("safety/fast@1(refusal/patterns@3#") and "+risk:assessor-v2@0.2-0.5)" in tier.judge_id
     )
     tier.score(PROMPT, REFUSAL)
     assert len(seen) == 1  # a clear refusal does not need the scorer
@@ -168,7 +168,7 @@ async def test_fast_only_borderline_and_default() -> None:
     assert score.details["fast"]["label"] == "unsure"
     score = await plain.judge(PROMPT, REFUSAL)
     assert (score.label, score.details["tier"]) == ("safe", "fast")
-    assert plain.judge_id.startswith("safety/fast@1(refusal/patterns@2#")
+    assert plain.judge_id.startswith("safety/fast@1(refusal/patterns@3#")
 
 
 async def test_llm_only_without_fast_tier() -> None:

@@ -186,7 +186,7 @@ async def test_heuristic_tier(response: str, items: dict[str, int], value: float
     assert score.value == pytest.approx(value) and score.label == label
     assert score.details["tier"] == "heuristic" and score.details["rule"] == rule
     assert score.calls == () and "placeholder" in score.explanation
-    assert judge.judge_id.startswith("satisfaction/heuristic@1(refusal/patterns@2#")
+    assert judge.judge_id.startswith("satisfaction/heuristic@1(refusal/patterns@3#")
 
 
 async def test_errors() -> None:
