@@ -24,8 +24,9 @@ def test_bench_list_shows_sets_with_counts_and_licences() -> None:
 def test_bench_run_then_report_then_rerun_from_cache(tmp_path: Path) -> None:
     db = str(tmp_path / "s.db")
     html = tmp_path / "x.html"
-    first = nacre("bench", "xstest", "--target", "mock/refuser", "--limit", "4", "--db", db, "--report", str(html),
-                  "--json")
+    first = nacre(
+        "bench", "xstest", "--target", "mock/refuser", "--limit", "4", "--db", db, "--report", str(html), "--json"
+    )
     assert first.returncode == 0, first.stderr
     summary = json.loads(first.stdout)
     assert summary["n_items"] == 4 and summary["benchmark"] == "xstest"
@@ -33,8 +34,19 @@ def test_bench_run_then_report_then_rerun_from_cache(tmp_path: Path) -> None:
     again = nacre("report", summary["run_id"], "--db", db, "--out", str(tmp_path / "again.html"))
     assert again.returncode == 0, again.stderr
     assert (tmp_path / "again.html").read_text(encoding="utf-8").count('data-chart="') >= 2
-    rerun = nacre("bench", "xstest", "--target", "mock/refuser", "--limit", "4", "--db", db, "--report",
-                  str(tmp_path / "y.html"), "--json")
+    rerun = nacre(
+        "bench",
+        "xstest",
+        "--target",
+        "mock/refuser",
+        "--limit",
+        "4",
+        "--db",
+        db,
+        "--report",
+        str(tmp_path / "y.html"),
+        "--json",
+    )
     assert json.loads(rerun.stdout)["headline"] == summary["headline"]
 
 
@@ -51,6 +63,16 @@ def test_bench_run_then_report_then_rerun_from_cache(tmp_path: Path) -> None:
 def test_bench_mistakes_get_one_clear_line(args: list[str], needle: str, tmp_path: Path) -> None:
     db = tmp_path / "s.db"
     if args[0] == "report":
-        nacre("bench", "xstest", "--target", "mock/refuser", "--limit", "1", "--db", str(db), "--report",
-              str(tmp_path / "r.html"))
+        nacre(
+            "bench",
+            "xstest",
+            "--target",
+            "mock/refuser",
+            "--limit",
+            "1",
+            "--db",
+            str(db),
+            "--report",
+            str(tmp_path / "r.html"),
+        )
     assert_one_line_error(nacre(*args, "--db", str(db)), needle)

@@ -1,0 +1,121 @@
+"""Upstreams: an OpenAI-compatible HTTP server (the mock, on loopback) and an in-process chat model."""
+
+from __future__ import annotations
+
+import pytest
+
+from nacre.models import MockChatModel
+from nacre.serve import HTTPUpstream, MockUpstream, ModelUpstream, UpstreamError
+from tests.conftest import free_port
+from tests.serve.conftest import UPSTREAM_MODEL
+
+BODY = {"model": UPSTREAM_MODEL, "messages": [{"role": "user", "content": "Name a houseplant."}]}
+
+
+async def test_complete_and_stream(mock_upstream: tuple[MockUpstream, str]) -> None:
+    _, url = mock_upstream
+    upstream = HTTPUpstream(url, UPSTREAM_MODEL)
+    try:
+        data = await upstream.complete(BODY)
+        assert data["choices"][0]["message"]["content"].startswith("Here is")
+        stream = await upstream.open_stream({**BODY, "stream": True})
+        chunks = [c async for c in stream]
+        await stream.aclose()
+        text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+        assert text == data["choices"][0]["message"]["content"]
+        assert await upstream.ping() is None
+    finally:
+        await upstream.aclose()
+
+
+@pytest.mark.parametrize(
+    ("status", "mapped", "code"),
+    [
+        (500, 502, "upstream_error"),
+        (503, 502, "upstream_error"),
+        (401, 502, "upstream_auth"),
+        (400, 400, "upstream_rejected"),
+        (429, 429, "upstream_rate_limited"),
+    ],
+)
+async def test_error_statuses_map_to_client_statuses(
+    mock_upstream: tuple[MockUpstream, str], status: int, mapped: int, code: str
+) -> None:
+    _, url = mock_upstream
+    upstream = HTTPUpstream(url, UPSTREAM_MODEL)
+    try:
+        for call in (upstream.complete, upstream.open_stream):
+            with pytest.raises(UpstreamError) as info:
+                await call({**BODY, "mock_upstream": {"status": status}})
+            error = info.value.to_api_error()
+            assert (error.status, error.code) == (mapped, code)
+            assert f"HTTP {status}" in error.message
+            # The upstream's words about nacre's own credentials are not passed on.
+            assert (f"mock failure {status}" in error.message) is (status != 401)
+    finally:
+        await upstream.aclose()
+
+
+async def test_timeouts_and_unreachable(mock_upstream: tuple[MockUpstream, str]) -> None:
+    _, url = mock_upstream
+    slow = HTTPUpstream(url, UPSTREAM_MODEL, timeout_s=0.2)
+    down = HTTPUpstream(f"http://127.0.0.1:{free_port()}/v1", UPSTREAM_MODEL)
+    try:
+        with pytest.raises(UpstreamError) as info:
+            await slow.complete({**BODY, "mock_upstream": {"latency_s": 1.0}})
+        assert info.value.kind == "timeout" and info.value.to_api_error().status == 504
+        with pytest.raises(UpstreamError) as info:
+            await down.complete(BODY)
+        assert info.value.kind == "unreachable" and info.value.to_api_error().status == 502
+        assert await down.ping() is not None
+    finally:
+        await slow.aclose()
+        await down.aclose()
+
+
+async def test_stream_cut_off_is_a_broken_stream(mock_upstream: tuple[MockUpstream, str]) -> None:
+    _, url = mock_upstream
+    upstream = HTTPUpstream(url, UPSTREAM_MODEL)
+    try:
+        stream = await upstream.open_stream({**BODY, "stream": True, "mock_upstream": {"die_after": 2}})
+        got: list[dict[str, object]] = []
+
+        async def drain() -> None:
+            async for chunk in stream:
+                got.append(chunk)
+
+        with pytest.raises(UpstreamError) as info:
+            await drain()
+        await stream.aclose()
+        assert len(got) == 2 and info.value.kind == "broken"
+        assert info.value.to_api_error().status == 502
+    finally:
+        await upstream.aclose()
+
+
+async def test_model_upstream_speaks_the_wire_format() -> None:
+    upstream = ModelUpstream(MockChatModel("fixed", replies=["A fern is easy to keep."]), "fern-model")
+    data = await upstream.complete(BODY)
+    assert data["model"] == "fern-model" and data["choices"][0]["message"]["content"] == "A fern is easy to keep."
+    stream = await upstream.open_stream(BODY)
+    chunks = [c async for c in stream]
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+    assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == "A fern is easy to keep."
+    assert await upstream.ping() is None
+    await upstream.aclose()
+
+
+async def test_upstream_key_is_scrubbed_from_error_messages(mock_upstream: tuple[MockUpstream, str]) -> None:
+    _, url = mock_upstream
+    secret = "sk-upstream-secret-0123456789"
+    upstream = HTTPUpstream(url, UPSTREAM_MODEL, api_key=secret)
+    try:
+        with pytest.raises(UpstreamError) as info:
+            await upstream.complete({**BODY, "mock_upstream": {"status": 400, "message": f"bad key {secret} here"}})
+        message = info.value.to_api_error().message
+        assert secret not in message and "bad key *** here" in message
+        with pytest.raises(UpstreamError) as info:
+            await upstream.complete({**BODY, "mock_upstream": {"status": 401, "message": f"wrong key {secret}"}})
+        assert secret not in info.value.message and "NACRE_UPSTREAM_API_KEY" in info.value.message
+    finally:
+        await upstream.aclose()
