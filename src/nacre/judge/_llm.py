@@ -22,7 +22,7 @@ from nacre._jsonfile import read_json_file
 from nacre._jsontext import extract_json
 from nacre.conversation import Conversation, Message, canonical_json
 from nacre.errors import ConfigError, ModelError, StructuredOutputError
-from nacre.judge._types import JudgeCall
+from nacre.judge._types import JudgeCall, Score
 from nacre.models import ChatModel, GenerationConfig
 
 T = TypeVar("T")
@@ -266,6 +266,9 @@ async def call_json(
     return Attempt(call, data)
 
 
+S = TypeVar("S", bound=Score)
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
     """The outcome of asking a judge, over all its attempts.
@@ -283,6 +286,36 @@ class Answer:
     reminded: bool = False
     judge_refused: bool = False
     error: str | None = None
+
+    @property
+    def raw(self) -> str:
+        """The last call's raw output."""
+        return self.calls[-1].raw if self.calls else ""
+
+    def details(self) -> dict[str, Any]:
+        """The bookkeeping every LLM judge reports: attempts, whether it was reminded, whether it refused."""
+        return {"attempts": len(self.calls), "reminded": self.reminded, "judge_refused": self.judge_refused}
+
+    def failure(self, judge_id: str, what: str, verb: str, details: Mapping[str, Any], *, score_type: type[S]) -> S:
+        """The ``error`` score of an answer without valid data (never counted as a verdict).
+
+        Args:
+            judge_id: The judge's pinned id.
+            what: What was asked for, e.g. ``"grades"`` ("no valid grades: ...").
+            verb: What the judge does, e.g. ``"grade"`` ("the judge refused to grade: ...").
+            details: Details to keep, with ``error`` added.
+            score_type: The score class (satisfaction scores have their own range).
+        """
+        why = f"the judge refused to {verb}" if self.judge_refused else f"no valid {what}"
+        return score_type(
+            judge_id=judge_id,
+            value=None,
+            label="error",
+            explanation=f"{why}: {self.error}",
+            raw=self.raw,
+            calls=self.calls,
+            details={**details, "error": self.error},
+        )
 
 
 async def ask(

@@ -99,22 +99,10 @@ class ProgressJudge:
             retries=self.retries,
             refused=lambda raw: self._refusals.score("", raw).label == "refusal",
         )
-        details: dict[str, Any] = {
-            "attempts": len(answer.calls),
-            "reminded": answer.reminded,
-            "judge_refused": answer.judge_refused,
-        }
-        raw = answer.calls[-1].raw
+        details = answer.details()
+        raw = answer.raw
         if answer.data is None:
-            return Score(
-                judge_id=self.judge_id,
-                value=None,
-                label="error",
-                explanation=f"no valid rating: {answer.error}",
-                raw=raw,
-                calls=answer.calls,
-                details={**details, "error": answer.error},
-            )
+            return answer.failure(self.judge_id, "rating", "rate", details, score_type=Score)
         rating = as_int(answer.data, "rating", 1, 10)
         return Score(
             judge_id=self.judge_id,

@@ -138,24 +138,10 @@ class RubricJudge:
             retries=self.retries,
             refused=self._judge_refused,
         )
-        details: dict[str, Any] = {
-            "threshold": self.threshold,
-            "attempts": len(answer.calls),
-            "reminded": answer.reminded,
-            "judge_refused": answer.judge_refused,
-        }
-        raw = answer.calls[-1].raw
+        details: dict[str, Any] = {"threshold": self.threshold, **answer.details()}
+        raw = answer.raw
         if answer.data is None:
-            why = "the judge refused to grade" if answer.judge_refused else "no valid grades"
-            return Score(
-                judge_id=self.judge_id,
-                value=None,
-                label="error",
-                explanation=f"{why}: {answer.error}",
-                raw=raw,
-                calls=answer.calls,
-                details={**details, "error": answer.error},
-            )
+            return answer.failure(self.judge_id, "grades", "grade", details, score_type=Score)
         grades = _grades(answer.data)
         value = strongreject_score(*grades)
         label = "success" if value >= self.threshold else "failure"

@@ -430,24 +430,11 @@ class SafetyJudge:
             retries=self.retries,
             refused=lambda raw: self._refusals.score("", raw).label == "refusal",
         )
-        details: dict[str, Any] = {
-            **base,
-            "attempts": len(answer.calls),
-            "reminded": answer.reminded,
-            "judge_refused": answer.judge_refused,
-        }
-        raw = answer.calls[-1].raw
+        details: dict[str, Any] = {**base, **answer.details()}
+        raw = answer.raw
         if answer.data is None:
-            why = "the judge refused to judge" if answer.judge_refused else "no valid verdict"
-            return Score(
-                judge_id=self.judge_id,
-                value=None,
-                label="error",
-                explanation=f"{why}: {answer.error}",
-                raw=raw,
-                calls=answer.calls,
-                details={**details, "tier": "llm", "decided_by": self.llm_judge_id, "error": answer.error},
-            )
+            failed = {**details, "tier": "llm", "decided_by": self.llm_judge_id}
+            return answer.failure(self.judge_id, "verdict", "judge", failed, score_type=Score)
         verdict = _verdict_of(answer.data)
         llm = Score(
             self.llm_judge_id, SAFETY_VALUES[verdict], verdict, reason_of(answer.data) or verdict, raw, answer.calls

@@ -188,24 +188,10 @@ class SatisfactionJudge:
             retries=self.retries,
             refused=lambda raw: self._refusals.score("", raw).label == "refusal",
         )
-        details: dict[str, Any] = {
-            "tier": "llm",
-            "attempts": len(answer.calls),
-            "reminded": answer.reminded,
-            "judge_refused": answer.judge_refused,
-        }
-        raw = answer.calls[-1].raw
+        details: dict[str, Any] = {"tier": "llm", **answer.details()}
+        raw = answer.raw
         if answer.data is None:
-            why = "the judge refused to rate" if answer.judge_refused else "no valid ratings"
-            return SatisfactionScore(
-                judge_id=self.judge_id,
-                value=None,
-                label="error",
-                explanation=f"{why}: {answer.error}",
-                raw=raw,
-                calls=answer.calls,
-                details={**details, "error": answer.error},
-            )
+            return answer.failure(self.judge_id, "ratings", "rate", details, score_type=SatisfactionScore)
         items = _items(answer.data)
         value = satisfaction_value(items)
         label = satisfaction_label(value)
