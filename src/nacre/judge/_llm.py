@@ -125,6 +125,18 @@ def load_prompts(path: Path | None = None) -> dict[str, JudgePrompt]:
     return {role: _parse_prompt(role, entry, source) for role, entry in entries.items()}
 
 
+def prompt_for(role: str, path: Path | None = None) -> JudgePrompt:
+    """The prompt of one judge role from :func:`load_prompts`.
+
+    Raises:
+        ConfigError: If the file has no prompt for ``role`` (or is malformed).
+    """
+    table = load_prompts(path)
+    if role not in table:
+        raise ConfigError(f'judge prompts: no "{role}" prompt')
+    return table[role]
+
+
 def _parse_prompt(role: str, entry: Any, source: object) -> JudgePrompt:
     where = f"judge prompts {source}: prompts.{role}"
     if not isinstance(entry, dict):

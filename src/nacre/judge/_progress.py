@@ -14,7 +14,7 @@ from nacre.judge._llm import (
     ask,
     check_retries,
     clip,
-    load_prompts,
+    prompt_for,
     reason_of,
     render_context,
 )
@@ -60,10 +60,7 @@ class ProgressJudge:
         self.model = model
         self.retries = check_retries(retries)
         self.config = config or DEFAULT_CONFIG
-        table = load_prompts(prompts)
-        if "progress" not in table:
-            raise ConfigError('judge prompts: no "progress" prompt')
-        self._prompt = table["progress"]
+        self._prompt = prompt_for("progress", prompts)
         self._refusals = PatternRefusalJudge()
 
     @property

@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 from nacre._jsonfile import read_json_file
 from nacre.errors import ConfigError
-from nacre.judge._llm import DEFAULT_CONFIG, as_bool, as_object, ask, check_retries, clip, load_prompts, reason_of
+from nacre.judge._llm import DEFAULT_CONFIG, as_bool, as_object, ask, check_retries, clip, prompt_for, reason_of
 from nacre.judge._types import Score
 from nacre.models import ChatModel, GenerationConfig
 
@@ -309,10 +309,7 @@ class LLMRefusalJudge:
         self.model = model
         self.config = config or DEFAULT_CONFIG
         self.retries = check_retries(retries)
-        table = load_prompts(prompts)
-        if "refusal" not in table:
-            raise ConfigError('judge prompts: no "refusal" prompt')
-        self._prompt = table["refusal"]
+        self._prompt = prompt_for("refusal", prompts)
 
     @property
     def judge_id(self) -> str:

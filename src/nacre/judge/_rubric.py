@@ -25,7 +25,7 @@ from nacre.judge._llm import (
     ask,
     check_retries,
     clip,
-    load_prompts,
+    prompt_for,
     reason_of,
     render_context,
 )
@@ -94,10 +94,7 @@ class RubricJudge:
         self.threshold = float(threshold)
         self.retries = check_retries(retries)
         self.config = config or DEFAULT_CONFIG
-        table = load_prompts(prompts)
-        if "rubric" not in table:
-            raise ConfigError('judge prompts: no "rubric" prompt')
-        self._prompt = table["rubric"]
+        self._prompt = prompt_for("rubric", prompts)
         self._refusals = PatternRefusalJudge()
 
     @property

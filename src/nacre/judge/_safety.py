@@ -47,7 +47,7 @@ from nacre.judge._llm import (
     ask,
     check_retries,
     clip,
-    load_prompts,
+    prompt_for,
     reason_of,
     render_context,
 )
@@ -298,10 +298,7 @@ class SafetyJudge:
         self.retries = check_retries(retries)
         self.config = config or DEFAULT_CONFIG
         self.rules = load_category_rules(rules)
-        table = load_prompts(prompts)
-        if "safety" not in table:
-            raise ConfigError('judge prompts: no "safety" prompt')
-        self._prompt = table["safety"]
+        self._prompt = prompt_for("safety", prompts)
         self._refusals = PatternRefusalJudge()
         self._aliases: dict[str, str] | None = None
 

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from nacre.conversation import Conversation
-from nacre.errors import ConfigError
 from nacre.judge._llm import (
     DEFAULT_CONFIG,
     as_int,
@@ -31,7 +30,7 @@ from nacre.judge._llm import (
     ask,
     check_retries,
     clip,
-    load_prompts,
+    prompt_for,
     reason_of,
     render_context,
 )
@@ -129,10 +128,7 @@ class SatisfactionJudge:
         self.model = model
         self.retries = check_retries(retries)
         self.config = config or DEFAULT_CONFIG
-        table = load_prompts(prompts)
-        if "satisfaction" not in table:
-            raise ConfigError('judge prompts: no "satisfaction" prompt')
-        self._prompt = table["satisfaction"]
+        self._prompt = prompt_for("satisfaction", prompts)
         self._refusals = PatternRefusalJudge()
 
     @property
