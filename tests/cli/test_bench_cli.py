@@ -48,6 +48,15 @@ def test_bench_run_then_report_then_rerun_from_cache(tmp_path: Path) -> None:
         "--json",
     )
     assert json.loads(rerun.stdout)["headline"] == summary["headline"]
+    listed = nacre("runs", "--db", db, "--json")
+    assert listed.returncode == 0, listed.stderr
+    rows = {r["id"]: r for r in json.loads(listed.stdout)}
+    assert rows[summary["run_id"]]["status"] == "completed"
+    assert rows[summary["run_id"]]["items_done"] == 4
+    assert rows[summary["run_id"]]["target"] == "mock/refuser"
+    table = nacre("runs", "--db", db, "--kind", "bench.xstest")
+    assert summary["run_id"] in table.stdout
+    assert "no runs of kind attack.mrj" in nacre("runs", "--db", db, "--kind", "attack.mrj").stdout
 
 
 @pytest.mark.parametrize(
@@ -58,6 +67,7 @@ def test_bench_run_then_report_then_rerun_from_cache(tmp_path: Path) -> None:
         (["bench", "xstest", "--target", "http://127.0.0.1:9/v1"], "--target-model"),
         (["bench", "xstest", "--resume", "20200101-000000-abcdef"], "no run"),
         (["report", "20200101-000000-abcdef"], "no run"),
+        (["runs"], "no store"),
     ],
 )
 def test_bench_mistakes_get_one_clear_line(args: list[str], needle: str, tmp_path: Path) -> None:

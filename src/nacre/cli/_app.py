@@ -11,7 +11,21 @@ from rich.console import Console
 from rich.markup import escape
 
 from nacre._version import __version__
-from nacre.cli import _assess, _attack, _bench, _chat, _demo, _guard, _judge, _models, _refine, _report, _serve, _train
+from nacre.cli import (
+    _assess,
+    _attack,
+    _bench,
+    _chat,
+    _demo,
+    _guard,
+    _judge,
+    _models,
+    _refine,
+    _report,
+    _runs,
+    _serve,
+    _train,
+)
 from nacre.errors import NacreError
 
 app = typer.Typer(
@@ -69,6 +83,7 @@ app.command(name="attack", epilog=_attack.EPILOG)(_attack.attack)
 app.add_typer(_bench.app, name="bench")
 app.add_typer(_judge.app, name="judge")
 app.command(name="report", epilog=_report.EPILOG)(_report.report)
+app.command(name="runs")(_runs.runs)
 app.command(name="serve", epilog=_serve.EPILOG)(_serve.serve)
 app.add_typer(_train.app, name="train")
 

@@ -281,6 +281,14 @@ class Store:
             ).fetchall()
         return {r[0] for r in rows}
 
+    def item_counts(self) -> dict[str, tuple[int, int]]:
+        """Per run id: (complete conversations, all conversations)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT run_id, SUM(status = 'complete'), COUNT(*) FROM conversations GROUP BY run_id"
+            ).fetchall()
+        return {r[0]: (int(r[1]), int(r[2])) for r in rows}
+
     def conversations(self, run_id: str) -> Iterator[ConversationRecord]:
         """The run's conversations in insertion order, with their messages."""
         with self._lock:

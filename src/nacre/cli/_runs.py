@@ -1,0 +1,80 @@
+"""``nacre runs``: the runs in a store, newest first, with their ids for ``--resume`` and ``nacre report``."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from nacre.cli import _common
+from nacre.errors import ConfigError
+from nacre.store import Store, default_path
+
+_STATUS_STYLE = {"completed": "green", "running": "yellow", "failed": "red"}
+
+
+def _target(config: dict[str, Any]) -> str:
+    target = config.get("target") or config.get("model") or ""
+    guard = " (guarded)" if config.get("guard") else ""
+    return f"{target}{guard}" if isinstance(target, str) else ""
+
+
+def runs(
+    kind: Annotated[
+        str | None, typer.Option("--kind", help="Only runs of this kind, e.g. bench.strata-sword or attack.mrj.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Show at most this many runs.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    db: _common.DbOpt = None,
+) -> None:
+    """List the runs in a store: id, kind, status, when it started, items done, and the target.
+
+    A run still marked `running` whose process is gone was interrupted: continue it with `--resume RUN_ID` on
+    the command that started it. Finished benchmark runs go to `nacre report RUN_ID`.
+    """
+    path = db or default_path()
+    # Listing must not create an empty store as a side effect of a mistyped path.
+    if not path.exists():
+        raise ConfigError(f"no store at {path}: give --db PATH or set NACRE_DB")
+    with Store(path) as store:
+        records = store.list_runs(kind)[:limit]
+        counts = store.item_counts()
+    rows = [
+        {
+            "id": r.id,
+            "kind": r.kind,
+            "status": r.status,
+            "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at)),
+            "items_done": counts.get(r.id, (0, 0))[0],
+            "items_started": counts.get(r.id, (0, 0))[1],
+            "target": _target(r.config),
+        }
+        for r in records
+    ]
+    console = Console()
+    if as_json:
+        console.print_json(json.dumps(rows))
+        return
+    if not rows:
+        console.print(f"no runs{f' of kind {kind}' if kind else ''} in {path}", highlight=False)
+        return
+    table = Table(title=f"Runs in {path}")
+    # The id is what users copy, so it is never cut or wrapped; the rest folds to fit the terminal.
+    table.add_column("id", no_wrap=True, min_width=22)
+    for col in ("kind", "status", "started", "items", "target"):
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        style = _STATUS_STYLE.get(str(row["status"]), "")
+        table.add_row(
+            str(row["id"]),
+            str(row["kind"]),
+            f"[{style}]{row['status']}[/]" if style else str(row["status"]),
+            str(row["started"]),
+            f"{row['items_done']}/{row['items_started']}",
+            str(row["target"]),
+        )
+    console.print(table)
