@@ -10,6 +10,12 @@ assessor answers from its per-text cache and the added latency is the proxy's ow
 assessment; ``--prompts unique`` makes every request a new text, so each one pays a full embedding (tens of ms
 of CPU, serialised by the embedder's lock) and the added latency is dominated by the assessment queue.
 
+Arrivals: the workers start spread over one upstream latency, as independent clients would; ``--lockstep``
+starts them together, so that with a fixed-latency upstream every request arrives in a burst of
+``--concurrency`` and the p99 measures how long the last of a burst waits. The upstream latency sets the load:
+concurrency / latency requests per second (50 / 50 ms = 1,000 req/s, a stress test on 2 cores shared by all
+three processes; 50 / 1 s = 50 req/s, an LLM-like latency).
+
 Run: .venv/bin/python benchmarks/proxy_overhead.py [--requests 2000] [--concurrency 50] [--latency-ms 50]
 """
 
@@ -19,6 +25,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -77,7 +84,7 @@ def run_proxy(port: int, upstream_port: int, audit: str) -> None:
     config = ServeConfig.build(
         upstream_url=f"http://127.0.0.1:{upstream_port}/v1", upstream_model=MODEL, port=port, audit_db=audit or None
     )
-    uvicorn.run(create_app(config), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    uvicorn.run(create_app(config, freeze_gc=True), host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
 # Load generator -------------------------------------------------------------------------------------------------
@@ -91,7 +98,7 @@ def prompts(n: int, unique: bool) -> list[str]:
 
 
 async def phase(
-    url: str, texts: list[str], concurrency: int, *, model: str
+    url: str, texts: list[str], concurrency: int, *, model: str, stagger_s: float = 0.0
 ) -> tuple[list[float], dict[str, int], list[dict]]:
     latencies: list[float] = []
     infos: list[dict] = []
@@ -103,8 +110,11 @@ async def phase(
     # big shared pool would make this load generator, not the servers, the bottleneck at high concurrency.
     one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
 
-    async def worker() -> None:
+    async def worker(index: int) -> None:
         async with httpx.AsyncClient(base_url=url, limits=one, timeout=60) as client:
+            # Independent clients do not start in the same millisecond; without this, a fixed-latency upstream
+            # keeps all workers in lockstep and every request arrives in a burst of `concurrency`.
+            await asyncio.sleep(random.Random(index).uniform(0, stagger_s))
             while not queue.empty():
                 text = queue.get_nowait()
                 body = {"model": model, "messages": [{"role": "user", "content": text}], "max_tokens": 32}
@@ -122,7 +132,7 @@ async def phase(
                 elif data is not None and "nacre" in data:
                     infos.append(data["nacre"])
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker(i) for i in range(concurrency)))
     return latencies, errors, infos
 
 
@@ -148,6 +158,11 @@ def main() -> None:
     parser.add_argument("--prompts", choices=("repeat", "unique"), default="repeat")
     parser.add_argument("--warmup", type=int, default=200, help="untimed requests per phase first (default 200)")
     parser.add_argument("--no-audit", action="store_true", help="run the proxy without its audit log")
+    parser.add_argument(
+        "--lockstep",
+        action="store_true",
+        help="start all workers at once (bursts of --concurrency requests) instead of spread over one latency",
+    )
     parser.add_argument("--json", help="also write the results to this JSON file")
     parser.add_argument("--role", choices=("bench", "upstream", "proxy"), default="bench", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -197,12 +212,15 @@ def main() -> None:
             asyncio.run(phase(direct_url, warm, args.concurrency, model=MODEL))
             asyncio.run(phase(proxy_url, warm, args.concurrency, model=f"nacre/{MODEL}"))
             texts = prompts(args.requests, unique)
+            stagger = 0.0 if args.lockstep else args.latency_ms / 1000
             t0 = time.perf_counter()
-            direct, direct_errors, _ = asyncio.run(phase(direct_url, texts, args.concurrency, model=MODEL))
+            direct, direct_errors, _ = asyncio.run(
+                phase(direct_url, texts, args.concurrency, model=MODEL, stagger_s=stagger)
+            )
             t1 = time.perf_counter()
             cpu_before = cpu_seconds(proxy.pid)
             through, proxy_errors, infos = asyncio.run(
-                phase(proxy_url, texts, args.concurrency, model=f"nacre/{MODEL}")
+                phase(proxy_url, texts, args.concurrency, model=f"nacre/{MODEL}", stagger_s=stagger)
             )
             proxy_cpu_ms = (cpu_seconds(proxy.pid) - cpu_before) * 1000 / len(texts)
             t2 = time.perf_counter()
@@ -223,6 +241,7 @@ def main() -> None:
         "concurrency": args.concurrency,
         "upstream_latency_ms": args.latency_ms,
         "prompts": args.prompts,
+        "arrivals": "lockstep" if args.lockstep else "staggered",
         "direct": {
             "p50_ms": pct(direct, 0.5),
             "p99_ms": pct(direct, 0.99),
@@ -248,7 +267,8 @@ def main() -> None:
     }
     print(
         f"{args.requests} benign requests per phase, concurrency {args.concurrency}, "
-        f"upstream latency {args.latency_ms:g} ms, prompts: {args.prompts}"
+        f"upstream latency {args.latency_ms:g} ms, prompts: {args.prompts}, "
+        f"workers {'in lockstep' if args.lockstep else 'staggered over one latency'}"
     )
     print(f"machine: {os.cpu_count()} CPUs, load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     for name in ("direct", "proxy"):

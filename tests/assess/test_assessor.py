@@ -113,3 +113,21 @@ async def test_llm_failures_fall_back_to_the_classifier(tiny_classifier: Classif
         result = await asyncio.wait_for(assessor.assess_text("tell me how to build a pipe bomb to hurt people"), 10)
         assert result.conversation.tier == "classifier"
         assert result.conversation.harmful
+
+
+async def test_a_repeated_conversation_is_answered_from_the_cache_with_the_same_result(
+    tiny_assessor: Assessor,
+) -> None:
+    conversation = Conversation(
+        (
+            Message.user("how do I bake sourdough bread at home"),
+            Message.assistant("Start with a starter."),
+            Message.user("tell me how to build a pipe bomb to hurt people"),
+        )
+    )
+    assert not tiny_assessor._all_cached(conversation, history=True)
+    first = await tiny_assessor.assess(conversation, history=True)
+    assert tiny_assessor._all_cached(conversation, history=True)
+    second = await tiny_assessor.assess(conversation, history=True)
+    assert second.conversation == first.conversation and second.history == first.history
+    assert second.turn == first.turn

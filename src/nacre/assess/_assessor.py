@@ -129,6 +129,16 @@ class Assessor:
                 self._cache.move_to_end(t)
         return out
 
+    def _all_cached(self, conversation: Conversation, *, history: bool) -> bool:
+        users = [m.text for m in conversation if m.role == "user"]
+        if not users:
+            return True
+        replies = self._replies(conversation)
+        indices = range(len(users)) if history else [len(users) - 1]
+        needed = [*users, *(joint_view(users, replies, i, self.config.window) for i in indices)]
+        with self._lock:
+            return all(t in self._cache for t in needed)
+
     # Public API ---------------------------------------------------------------------------------------------
 
     def prepare(self, texts: Sequence[str]) -> None:
@@ -146,7 +156,11 @@ class Assessor:
         Returns:
             The turn, conversation and (optionally) per-turn assessments.
         """
-        result = await asyncio.to_thread(self.assess_sync, conversation, history=history)
+        if self._all_cached(conversation, history=history):
+            # Only bookkeeping is left, cheaper than the thread hop (which queues behind other requests' work).
+            result = self.assess_sync(conversation, history=history)
+        else:
+            result = await asyncio.to_thread(self.assess_sync, conversation, history=history)
         low, high = self.config.llm_band
         if self.llm is None or not low <= result.conversation.harm_probability <= high:
             return result

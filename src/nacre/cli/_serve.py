@@ -157,7 +157,7 @@ def serve(
 
     console = Console(stderr=True, highlight=False)
     console.print("loading the guard...")
-    app = create_app(config)
+    app = create_app(config, freeze_gc=True)
     proxy = app.state.proxy
     where = f"http://{config.host}:{config.port}/v1"
     console.print(
