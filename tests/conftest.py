@@ -23,6 +23,15 @@ from nacre.models import locate_model
 REQUIRE_EMBEDDED = os.environ.get("NACRE_REQUIRE_EMBEDDED") == "1"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Speed is measured in benchmarks/, not asserted by tests: Hypothesis's per-example deadline would only make
+    # property tests fail on a busy machine.
+    from hypothesis import settings
+
+    settings.register_profile("nacre", deadline=None)
+    settings.load_profile("nacre")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

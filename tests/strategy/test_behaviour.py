@@ -16,6 +16,8 @@ TAXONOMY = load_taxonomy()
 WELLBEING = ("self_harm", "eating_disorders")
 CATEGORIES = [(NONE, NONE), *((c.id, TAXONOMY.top_level(c.id)) for c in TAXONOMY)]
 WELLBEING_CATEGORIES = [c for c in CATEGORIES if c[1] in WELLBEING]
+VICTIMS = ("violent_crime", "sex_crime", "child_sexual_exploitation", "harassment")
+VICTIM_CATEGORIES = [c for c in CATEGORIES if c[1] in VICTIMS]
 DECLINES = {"safe_alternative", "refuse_with_help", "support"}
 
 categories = st.sampled_from(CATEGORIES)
@@ -122,8 +124,8 @@ def test_likely_harmful_requests_never_get_a_plain_answer(
 ) -> None:
     d = decide(state(belief, severity, harm, category), POLICY)
     assert d.strategy in DECLINES, "\n".join(d.trace)
-    if d.strategy == "support" and category[1] not in WELLBEING:
-        # Outside wellbeing a supportive decline only wins for grave requests with a real vulnerable reading.
+    if d.strategy == "support" and category[1] not in WELLBEING + VICTIMS:
+        # Elsewhere a supportive decline only wins for grave requests with a real vulnerable reading.
         assert severity == 3 and belief[1] >= 0.2, "\n".join(d.trace)
 
 
@@ -140,6 +142,24 @@ def test_vulnerable_users_in_wellbeing_categories_get_support(
     rest = 1.0 - vulnerable
     belief = (rest * split, vulnerable, rest * (1 - split))
     assume(vulnerable > max(belief[0], belief[2]))
+    d = decide(state(belief, severity, harm, category), POLICY)
+    assert d.strategy == "support", "\n".join(d.trace)
+
+
+@given(
+    vulnerable=st.floats(0.8, 1.0),
+    split=st.floats(0.0, 1.0),
+    severity=st.integers(1, 3),
+    harm=probabilities,
+    category=st.sampled_from(VICTIM_CATEGORIES),
+)
+def test_people_at_risk_from_someone_else_get_support(
+    vulnerable: float, split: float, severity: int, harm: float, category: tuple[str, str]
+) -> None:
+    rest = 1.0 - vulnerable
+    belief = (rest * split, vulnerable, rest * (1 - split))
+    # Benign users keep the general tables here (a crime writer is not at risk), so it takes a clearer
+    # vulnerable reading than in the wellbeing domain.
     d = decide(state(belief, severity, harm, category), POLICY)
     assert d.strategy == "support", "\n".join(d.trace)
 
@@ -217,7 +237,7 @@ def _one_round(policy: Policy, domain: str, severity: int, w: float, s: Strategy
     )
 
 
-@pytest.mark.parametrize("domain", ["general", "wellbeing"])
+@pytest.mark.parametrize("domain", ["general", "wellbeing", "victims"])
 def test_tables_have_increasing_differences_toward_malicious(domain: str) -> None:
     # The sufficient condition behind the malicious-direction monotonicity of a one-round game: for every step up
     # in caution, the malicious type gains at least as much as the benign and the vulnerable type do. Utilities

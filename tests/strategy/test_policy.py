@@ -23,8 +23,9 @@ def test_shipped_policy_loads_and_names_real_taxonomy_ids() -> None:
     taxonomy = load_taxonomy()
     policy = load_policy(taxonomy=taxonomy)
     assert policy.version.count(".") == 2
-    assert [d.id for d in policy.domains] == ["wellbeing"]
+    assert [d.id for d in policy.domains] == ["wellbeing", "victims"]
     assert policy.domains[0].top_levels == {"self_harm", "eating_disorders"}
+    assert policy.domains[1].top_levels == {"violent_crime", "sex_crime", "child_sexual_exploitation", "harassment"}
     assert all(taxonomy[c].parent is None for c in policy.domains[0].top_levels)
     ids = {c.id for c in policy.constraints}
     assert {"no_specifics:cbrne", "no_specifics:child_sexual_exploitation"} <= ids
@@ -32,7 +33,7 @@ def test_shipped_policy_loads_and_names_real_taxonomy_ids() -> None:
     for t in USER_TYPES:
         for s in STRATEGIES:
             for severity in range(4):
-                for domain in ("general", "wellbeing"):
+                for domain in ("general", "wellbeing", "victims"):
                     row = policy.reaction_distribution(t, s, severity, domain)
                     assert set(row) == set(REACTIONS)
                     assert sum(row.values()) == pytest.approx(1.0, abs=1e-6)
