@@ -60,6 +60,16 @@ class _Turn:
     vector: np.ndarray
 
 
+@dataclass(frozen=True, slots=True)
+class _Readings:
+    """The texts the classifier reads for one conversation: every user turn and the joint views to score."""
+
+    users: list[str]
+    replies: list[str | None]
+    indices: list[int]
+    joints: list[str]
+
+
 class Assessor:
     """Assesses conversations: per-turn risk and trajectory risk with a user-type belief.
 
@@ -129,15 +139,19 @@ class Assessor:
                 self._cache.move_to_end(t)
         return out
 
-    def _all_cached(self, conversation: Conversation, *, history: bool) -> bool:
+    def _readings(self, conversation: Conversation, *, history: bool) -> _Readings | None:
+        """What to score, or ``None`` when no user turn has any text."""
         users = [m.text for m in conversation if m.role == "user"]
-        if not users:
-            return True
+        if not any(u.strip() for u in users):
+            return None
         replies = self._replies(conversation)
-        indices = range(len(users)) if history else [len(users) - 1]
-        needed = [*users, *(joint_view(users, replies, i, self.config.window) for i in indices)]
+        indices = list(range(len(users))) if history else [len(users) - 1]
+        joints = [joint_view(users, replies, i, self.config.window) for i in indices]
+        return _Readings(users, replies, indices, joints)
+
+    def _all_cached(self, readings: _Readings) -> bool:
         with self._lock:
-            return all(t in self._cache for t in needed)
+            return all(t in self._cache for t in (*readings.users, *readings.joints))
 
     # Public API ---------------------------------------------------------------------------------------------
 
@@ -156,11 +170,12 @@ class Assessor:
         Returns:
             The turn, conversation and (optionally) per-turn assessments.
         """
-        if self._all_cached(conversation, history=history):
+        readings = self._readings(conversation, history=history)
+        if readings is None or self._all_cached(readings):
             # Only bookkeeping is left, cheaper than the thread hop (which queues behind other requests' work).
-            result = self.assess_sync(conversation, history=history)
+            result = self._assess_readings(readings, history=history)
         else:
-            result = await asyncio.to_thread(self.assess_sync, conversation, history=history)
+            result = await asyncio.to_thread(self._assess_readings, readings, history=history)
         low, high = self.config.llm_band
         if self.llm is None or not low <= result.conversation.harm_probability <= high:
             return result
@@ -179,17 +194,17 @@ class Assessor:
 
     def assess_sync(self, conversation: Conversation, *, history: bool = False) -> ConversationAssessment:
         """Tiers 1-2 without an event loop (for batch jobs and benchmarks)."""
+        return self._assess_readings(self._readings(conversation, history=history), history=history)
+
+    def _assess_readings(self, readings: _Readings | None, *, history: bool) -> ConversationAssessment:
         start = time.perf_counter()
-        users = [m.text for m in conversation if m.role == "user"]
-        if not users or not any(u.strip() for u in users):
+        if readings is None:
             empty = self._empty()
             return ConversationAssessment(turn=empty, conversation=empty, history=(empty,) if history else ())
-        replies = self._replies(conversation)
+        users, replies, indices = readings.users, readings.replies, readings.indices
         turns = self._score_texts(users)
         t_turns = time.perf_counter()
-        indices = range(len(users)) if history else [len(users) - 1]
-        joints = [joint_view(users, replies, i, self.config.window) for i in indices]
-        joint_scores = dict(zip(indices, self._score_texts(joints), strict=True))
+        joint_scores = dict(zip(indices, self._score_texts(readings.joints), strict=True))
         t_joint = time.perf_counter()
 
         belief: dict[str, float] = dict(self.config.belief.prior)
