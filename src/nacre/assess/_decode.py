@@ -58,10 +58,12 @@ _HEX_TOKEN = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}[\s:]?){8,}(?![0-9A-F
 # Characters and separators are disjoint classes so that the repetition cannot backtrack exponentially on
 # separator-dense text such as ``|-,-|-,-|`` (a model's table rule); leading/trailing separators are allowed around
 # the run so that ``|-b-o-m-b-|`` still decodes.
-_SEP = r"[\-_.*|/·•,+]"
+_SEP = r"\-_.*|/·•,+"  # the separator characters, for use inside a character class
 _SPLIT_RUN = re.compile(
-    rf"(?<!\S){_SEP}{{0,3}}((?:[^\s\-_.*|/·•,+][\s\-_.*|/·•,+]{{1,3}}){{3,}}[^\s\-_.*|/·•,+]){_SEP}{{0,3}}(?!\S)"
+    rf"(?<!\S)[{_SEP}]{{0,3}}((?:[^\s{_SEP}][\s{_SEP}]{{1,3}}){{3,}}[^\s{_SEP}])[{_SEP}]{{0,3}}(?!\S)"
 )
+_SPLIT_GAP = re.compile(rf"[\s{_SEP}]{{1,3}}")
+_SPLIT_JOIN = re.compile(rf"(?<=\S)[{_SEP} ]{{1,3}}(?=\S)")
 _WORD = re.compile(r"[A-Za-z']+")
 
 # Frequent English words: a cheap measure of whether a reading is language or noise.
@@ -391,11 +393,11 @@ def join_split_characters(text: str) -> str | None:
     def repl(match: re.Match[str]) -> str:
         nonlocal changed
         run = match.group(1)
-        pieces = re.split(r"[\s\-_.*|/·•,+]{1,3}", run)
+        pieces = _SPLIT_GAP.split(run)
         if all(len(p) == 1 for p in pieces) and len(pieces) >= 4:
             changed = True
             # Two or more spaces between letters usually mark a word boundary in the hidden text.
-            return re.sub(r"(?<=\S)[\-_.*|/·•,+ ]{1,3}(?=\S)", lambda m: " " if m.group(0).count(" ") >= 2 else "", run)
+            return _SPLIT_JOIN.sub(lambda m: " " if m.group(0).count(" ") >= 2 else "", run)
         return run
 
     out = _SPLIT_RUN.sub(repl, text)
