@@ -133,3 +133,15 @@ def open_model(
         return model, None
     store = Store(db or default_path())
     return CachedChatModel(model, store), store
+
+
+def existing_store(db: Path | None) -> Store:
+    """Open the store a read-only command looks at (``--db``, else the default).
+
+    Raises:
+        ConfigError: If there is no store file there: opening it would create an empty store and hide the typo.
+    """
+    path = db or default_path()
+    if not path.exists():
+        raise ConfigError(f"no store at {path}: give --db PATH or set NACRE_DB")
+    return Store(path)

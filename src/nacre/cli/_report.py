@@ -12,7 +12,7 @@ from rich.markup import escape
 from nacre.bench._report import write_report
 from nacre.cli import _common
 from nacre.errors import ConfigError
-from nacre.store import Store, default_path
+from nacre.store import Store
 
 EPILOG = (
     "Examples:\n\n"
@@ -77,15 +77,8 @@ def report(
     """
     if not runs:
         raise ConfigError("give at least one run id")
-    path = db or default_path()
-    # Opening a missing file would create an empty store and then report every run as unknown.
-    if not path.exists():
-        raise ConfigError(f"no store at {path}: give --db PATH or set NACRE_DB")
-    store = Store(path)
-    try:
+    with _common.existing_store(db) as store:
         summaries = load_summaries(store, runs)
-    finally:
-        store.close()
     html_path = out if out is not None else Path(f"nacre-report-{runs[0]}.html")
     write_report(summaries, html_path, json_out, title=title)
     console = Console()

@@ -11,8 +11,6 @@ from rich.console import Console
 from rich.table import Table
 
 from nacre.cli import _common
-from nacre.errors import ConfigError
-from nacre.store import Store, default_path
 
 _STATUS_STYLE = {"completed": "green", "running": "yellow", "failed": "red"}
 
@@ -36,11 +34,8 @@ def runs(
     A run still marked `running` whose process is gone was interrupted: continue it with `--resume RUN_ID` on
     the command that started it. Finished benchmark runs go to `nacre report RUN_ID`.
     """
-    path = db or default_path()
-    # Listing must not create an empty store as a side effect of a mistyped path.
-    if not path.exists():
-        raise ConfigError(f"no store at {path}: give --db PATH or set NACRE_DB")
-    with Store(path) as store:
+    with _common.existing_store(db) as store:
+        path = store.path
         records = store.list_runs(kind)[:limit]
         counts = store.item_counts()
     rows = [
