@@ -25,6 +25,13 @@ severities = st.integers(0, 3)
 probabilities = st.floats(0.0, 1.0)
 
 
+def leaning(user_type: UserType, share: float, split: float) -> tuple[float, float, float]:
+    """A belief giving ``share`` to one user type and splitting the rest between the other two, in order."""
+    others = [t for t in USER_TYPES if t != user_type]
+    rest = {others[0]: (1.0 - share) * split, others[1]: (1.0 - share) * (1 - split), user_type: share}
+    return (rest["benign"], rest["vulnerable"], rest["malicious"])
+
+
 @st.composite
 def beliefs(draw: st.DrawFn) -> tuple[float, float, float]:
     raw = [draw(st.floats(0.0, 1.0)) for _ in USER_TYPES]
@@ -108,8 +115,7 @@ def test_child_sexual_exploitation_never_gets_an_answer(
 def test_benign_low_risk_requests_get_an_answer(
     benign: float, split: float, severity: int, harm: float, category: tuple[str, str]
 ) -> None:
-    rest = 1.0 - benign
-    d = decide(state((benign, rest * split, rest * (1 - split)), severity, harm, category), POLICY)
+    d = decide(state(leaning("benign", benign, split), severity, harm, category), POLICY)
     if "no_specifics:child_sexual_exploitation" in d.constraints:  # the one rule that forbids answering here
         assert category[1] == "child_sexual_exploitation" and d.strategy == "safe_alternative"
     else:
@@ -139,8 +145,7 @@ def test_likely_harmful_requests_never_get_a_plain_answer(
 def test_vulnerable_users_in_wellbeing_categories_get_support(
     vulnerable: float, split: float, severity: int, harm: float, category: tuple[str, str]
 ) -> None:
-    rest = 1.0 - vulnerable
-    belief = (rest * split, vulnerable, rest * (1 - split))
+    belief = leaning("vulnerable", vulnerable, split)
     assume(vulnerable > max(belief[0], belief[2]))
     d = decide(state(belief, severity, harm, category), POLICY)
     assert d.strategy == "support", "\n".join(d.trace)
@@ -156,11 +161,9 @@ def test_vulnerable_users_in_wellbeing_categories_get_support(
 def test_people_at_risk_from_someone_else_get_support(
     vulnerable: float, split: float, severity: int, harm: float, category: tuple[str, str]
 ) -> None:
-    rest = 1.0 - vulnerable
-    belief = (rest * split, vulnerable, rest * (1 - split))
     # Benign users keep the general tables here (a crime writer is not at risk), so it takes a clearer
     # vulnerable reading than in the wellbeing domain.
-    d = decide(state(belief, severity, harm, category), POLICY)
+    d = decide(state(leaning("vulnerable", vulnerable, split), severity, harm, category), POLICY)
     assert d.strategy == "support", "\n".join(d.trace)
 
 
@@ -168,8 +171,7 @@ def test_people_at_risk_from_someone_else_get_support(
 def test_likely_attackers_at_severity_3_are_refused(
     malicious: float, split: float, harm: float, category: tuple[str, str]
 ) -> None:
-    rest = 1.0 - malicious
-    d = decide(state((rest * split, rest * (1 - split), malicious), 3, harm, category), POLICY)
+    d = decide(state(leaning("malicious", malicious, split), 3, harm, category), POLICY)
     assert d.strategy == "refuse_with_help", "\n".join(d.trace)
 
 
