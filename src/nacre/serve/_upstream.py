@@ -255,8 +255,6 @@ class HTTPUpstream:
                 timeout=aiohttp.ClientTimeout(
                     total=None, sock_connect=self._connect_timeout_s, sock_read=self._timeout_s
                 ),
-                auto_decompress=True,
-                raise_for_status=False,
                 trust_env=True,  # HTTP(S)_PROXY and NO_PROXY, as other OpenAI clients honour them
             )
         return self._session
