@@ -12,11 +12,11 @@ of CPU, serialised by the embedder's lock) and the added latency is dominated by
 
 Arrivals: the workers start spread over one upstream latency, as independent clients would; ``--lockstep``
 starts them together, so that with a fixed-latency upstream every request arrives in a burst of
-``--concurrency`` and the p99 measures how long the last of a burst waits. The upstream latency sets the load:
-concurrency / latency requests per second (50 / 50 ms = 1,000 req/s, a stress test on 2 cores shared by all
-three processes; 50 / 1 s = 50 req/s, an LLM-like latency).
+``--concurrency``. The upstream latency sets the load: concurrency / latency requests per second. The default,
+1 s, is a short LLM completion (50 / 1 s = 50 req/s); ``--latency-ms 50`` offers 1,000 req/s, a throughput stress
+test on 2 cores shared by all three processes, where the added latency is mostly queueing for the proxy's CPU.
 
-Run: .venv/bin/python benchmarks/proxy_overhead.py [--requests 2000] [--concurrency 50] [--latency-ms 50]
+Run: .venv/bin/python benchmarks/proxy_overhead.py [--requests 2000] [--concurrency 50] [--latency-ms 1000]
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def prompts(n: int, unique: bool) -> list[str]:
 
 
 async def phase(
-    url: str, texts: list[str], concurrency: int, *, model: str, stagger_s: float = 0.0
+    clients: list[httpx.AsyncClient], texts: list[str], *, model: str, stagger_s: float = 0.0
 ) -> tuple[list[float], dict[str, int], list[dict]]:
     latencies: list[float] = []
     infos: list[dict] = []
@@ -106,34 +106,50 @@ async def phase(
     queue: asyncio.Queue[str] = asyncio.Queue()
     for t in texts:
         queue.put_nowait(t)
+
+    async def worker(index: int, client: httpx.AsyncClient) -> None:
+        # Independent clients do not start in the same millisecond; without this, a fixed-latency upstream
+        # keeps all workers in lockstep and every request arrives in a burst of `concurrency`.
+        await asyncio.sleep(random.Random(index).uniform(0, stagger_s))
+        while not queue.empty():
+            text = queue.get_nowait()
+            body = {"model": model, "messages": [{"role": "user", "content": text}], "max_tokens": 32}
+            start = time.perf_counter()
+            data = None
+            try:
+                response = await client.post("/v1/chat/completions", json=body)
+                problem = None if response.status_code == 200 else f"HTTP {response.status_code}"
+                data = response.json() if problem is None else None
+            except httpx.HTTPError as exc:
+                problem = type(exc).__name__
+            latencies.append((time.perf_counter() - start) * 1000)
+            if problem is not None:
+                errors[problem] = errors.get(problem, 0) + 1
+            elif data is not None and "nacre" in data:
+                infos.append(data["nacre"])
+
+    await asyncio.gather(*(worker(i, c) for i, c in enumerate(clients)))
+    return latencies, errors, infos
+
+
+async def measure(
+    url: str, warm: list[str], texts: list[str], concurrency: int, *, model: str, stagger_s: float
+) -> tuple[list[float], dict[str, int], list[dict], float]:
+    """Warm up, then time ``texts``; returns latencies, errors, nacre fields and the timed phase's seconds."""
     # One single-connection client per worker: httpx's pool scans all its connections on every request, so one
     # big shared pool would make this load generator, not the servers, the bottleneck at high concurrency.
+    # The clients are made (tens of ms each) and connected before the timed phase, so that making them does not
+    # stall this loop and bunch up the first requests.
     one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-
-    async def worker(index: int) -> None:
-        async with httpx.AsyncClient(base_url=url, limits=one, timeout=60) as client:
-            # Independent clients do not start in the same millisecond; without this, a fixed-latency upstream
-            # keeps all workers in lockstep and every request arrives in a burst of `concurrency`.
-            await asyncio.sleep(random.Random(index).uniform(0, stagger_s))
-            while not queue.empty():
-                text = queue.get_nowait()
-                body = {"model": model, "messages": [{"role": "user", "content": text}], "max_tokens": 32}
-                start = time.perf_counter()
-                data = None
-                try:
-                    response = await client.post("/v1/chat/completions", json=body)
-                    problem = None if response.status_code == 200 else f"HTTP {response.status_code}"
-                    data = response.json() if problem is None else None
-                except httpx.HTTPError as exc:
-                    problem = type(exc).__name__
-                latencies.append((time.perf_counter() - start) * 1000)
-                if problem is not None:
-                    errors[problem] = errors.get(problem, 0) + 1
-                elif data is not None and "nacre" in data:
-                    infos.append(data["nacre"])
-
-    await asyncio.gather(*(worker(i) for i in range(concurrency)))
-    return latencies, errors, infos
+    clients = [httpx.AsyncClient(base_url=url, limits=one, timeout=60) for _ in range(concurrency)]
+    try:
+        await phase(clients, warm, model=model)
+        start = time.perf_counter()
+        latencies, errors, infos = await phase(clients, texts, model=model, stagger_s=stagger_s)
+        return latencies, errors, infos, time.perf_counter() - start
+    finally:
+        for client in clients:
+            await client.aclose()
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes], what: str, timeout_s: float = 120) -> None:
@@ -154,7 +170,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=2000, help="requests per phase (default 2000)")
     parser.add_argument("--concurrency", type=int, default=50, help="requests in flight (default 50)")
-    parser.add_argument("--latency-ms", type=float, default=50.0, help="mock upstream latency (default 50 ms)")
+    parser.add_argument("--latency-ms", type=float, default=1000.0, help="mock upstream latency (default 1000 ms)")
     parser.add_argument("--prompts", choices=("repeat", "unique"), default="repeat")
     parser.add_argument("--warmup", type=int, default=200, help="untimed requests per phase first (default 200)")
     parser.add_argument("--no-audit", action="store_true", help="run the proxy without its audit log")
@@ -208,22 +224,18 @@ def main() -> None:
             wait_ready(f"{direct_url}/v1/models", upstream, "the mock upstream")
             wait_ready(f"{proxy_url}/healthz", proxy, "the proxy")
             unique = args.prompts == "unique"
-            warm = prompts(args.warmup, unique=False)
-            asyncio.run(phase(direct_url, warm, args.concurrency, model=MODEL))
-            asyncio.run(phase(proxy_url, warm, args.concurrency, model=f"nacre/{MODEL}"))
+            warm = prompts(max(args.warmup, args.concurrency), unique=False)
             texts = prompts(args.requests, unique)
             stagger = 0.0 if args.lockstep else args.latency_ms / 1000
-            t0 = time.perf_counter()
-            direct, direct_errors, _ = asyncio.run(
-                phase(direct_url, texts, args.concurrency, model=MODEL, stagger_s=stagger)
+            direct, direct_errors, _, direct_s = asyncio.run(
+                measure(direct_url, warm, texts, args.concurrency, model=MODEL, stagger_s=stagger)
             )
-            t1 = time.perf_counter()
             cpu_before = cpu_seconds(proxy.pid)
-            through, proxy_errors, infos = asyncio.run(
-                phase(proxy_url, texts, args.concurrency, model=f"nacre/{MODEL}", stagger_s=stagger)
+            through, proxy_errors, infos, proxy_s = asyncio.run(
+                measure(proxy_url, warm, texts, args.concurrency, model=f"nacre/{MODEL}", stagger_s=stagger)
             )
-            proxy_cpu_ms = (cpu_seconds(proxy.pid) - cpu_before) * 1000 / len(texts)
-            t2 = time.perf_counter()
+            # Includes the proxy's warm-up requests: CPU is counted per request over both.
+            proxy_cpu_ms = (cpu_seconds(proxy.pid) - cpu_before) * 1000 / (len(texts) + len(warm))
         finally:
             for proc in (proxy, upstream):
                 proc.terminate()
@@ -236,6 +248,7 @@ def main() -> None:
 
     guarded = sum(1 for i in infos if i.get("guarded"))
     assess = [i["timings_ms"]["assess"] for i in infos if "timings_ms" in i]
+    upstream_leg = [i["upstream_ms"] for i in infos if "upstream_ms" in i]
     results = {
         "requests": args.requests,
         "concurrency": args.concurrency,
@@ -247,14 +260,14 @@ def main() -> None:
             "p99_ms": pct(direct, 0.99),
             "errors": sum(direct_errors.values()),
             "error_kinds": direct_errors,
-            "rps": len(direct) / (t1 - t0),
+            "rps": len(direct) / direct_s,
         },
         "proxy": {
             "p50_ms": pct(through, 0.5),
             "p99_ms": pct(through, 0.99),
             "errors": sum(proxy_errors.values()),
             "error_kinds": proxy_errors,
-            "rps": len(through) / (t2 - t1),
+            "rps": len(through) / proxy_s,
         },
         "added_p50_ms": pct(through, 0.5) - pct(direct, 0.5),
         "added_p99_ms": pct(through, 0.99) - pct(direct, 0.99),
@@ -262,6 +275,8 @@ def main() -> None:
         "guarded_replies": guarded,
         "assess_ms_p50": pct(assess, 0.5) if assess else None,
         "assess_ms_p99": pct(assess, 0.99) if assess else None,
+        "upstream_leg_ms_p50": pct(upstream_leg, 0.5) if upstream_leg else None,
+        "upstream_leg_ms_p99": pct(upstream_leg, 0.99) if upstream_leg else None,
         "cpus": os.cpu_count(),
         "load_average": os.getloadavg(),
     }
@@ -284,6 +299,11 @@ def main() -> None:
         print(
             "assessment inside the proxy (nacre.timings_ms.assess): "
             f"p50 {results['assess_ms_p50']:.2f} ms   p99 {results['assess_ms_p99']:.2f} ms"
+        )
+    if upstream_leg:
+        print(
+            "proxy's own call to the upstream (nacre.upstream_ms): "
+            f"p50 {results['upstream_leg_ms_p50']:.2f} ms   p99 {results['upstream_leg_ms_p99']:.2f} ms"
         )
     print(f"proxy process CPU per request: {proxy_cpu_ms:.2f} ms (user + system, all its threads)")
     print(f"replies guarded (not passed through): {guarded} of {len(infos)}")

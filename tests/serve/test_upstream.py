@@ -6,6 +6,7 @@ import pytest
 
 from nacre.models import MockChatModel
 from nacre.serve import HTTPUpstream, MockUpstream, ModelUpstream, UpstreamError
+from nacre.serve._upstream import env_proxy
 from tests.conftest import free_port
 from tests.serve.conftest import UPSTREAM_MODEL
 
@@ -119,3 +120,30 @@ async def test_upstream_key_is_scrubbed_from_error_messages(mock_upstream: tuple
         assert secret not in info.value.message and "NACRE_UPSTREAM_API_KEY" in info.value.message
     finally:
         await upstream.aclose()
+
+
+async def test_environment_proxy_is_honoured(
+    mock_upstream: tuple[MockUpstream, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The mock answers absolute-form requests too, so it can stand in for a forward proxy: the upstream's own
+    # host does not resolve, and the request only succeeds if it goes through HTTP_PROXY.
+    _, url = mock_upstream
+    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", url.removesuffix("/v1"))
+    upstream = HTTPUpstream("http://upstream.invalid/v1", UPSTREAM_MODEL, connect_timeout_s=5)
+    try:
+        data = await upstream.complete(BODY)
+        assert data["choices"][0]["message"]["content"].startswith("Here is")
+    finally:
+        await upstream.aclose()
+
+
+def test_no_proxy_bypasses_the_environment_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", "http://proxy.example:3128")
+    monkeypatch.setenv("no_proxy", "models.internal,localhost")
+    assert env_proxy("http://gpu.example/v1/chat/completions") == "http://proxy.example:3128"
+    assert env_proxy("http://models.internal:8000/v1/chat/completions") is None
+    assert env_proxy("https://gpu.example/v1/chat/completions") is None
