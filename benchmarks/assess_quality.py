@@ -96,10 +96,18 @@ def main() -> None:
 
     print("\n== Own held-out split (never trained on)")
     examples = [e for e in load_corpus(assessor.taxonomy.classifier_labels) if e.split == "heldout"]
-    results = [assessor.assess_sync(Conversation.from_text(e.text)).turn for e in examples]
+    assessed = [assessor.assess_sync(Conversation.from_text(e.text)) for e in examples]
+    results = [a.turn for a in assessed]
     ut = sum(r.likely_user_type == e.user_type for r, e in zip(results, examples, strict=True))
+    # The guard reads the conversation level, where the user-type belief is applied on top of the classifier.
+    ut_conv = sum(a.conversation.likely_user_type == e.user_type for a, e in zip(assessed, examples, strict=True))
     harm_ok = sum(r.harmful == e.harmful for r, e in zip(results, examples, strict=True))
     print(f"{'user-type accuracy':28s} {rate(ut, len(examples))}")
+    print(f"{'  at the conversation level':28s} {rate(ut_conv, len(examples))}")
+    for kind in ("benign", "vulnerable", "malicious"):
+        of_kind = [(a, e) for a, e in zip(assessed, examples, strict=True) if e.user_type == kind]
+        hits = sum(a.conversation.likely_user_type == kind for a, _ in of_kind)
+        print(f"{'    recall ' + kind:28s} {rate(hits, len(of_kind))}")
     print(f"{'harmful accuracy':28s} {rate(harm_ok, len(examples))}")
 
     print("\n== Multi-turn set (decomposed attacks and benign look-alikes)")

@@ -83,7 +83,11 @@ class BeliefConfig:
     retry_factor: float = 3.0
 
 
-DEFAULT_BELIEF = BeliefConfig(prior={"benign": 0.90, "vulnerable": 0.05, "malicious": 0.05})
+# Flat: the classifier's user-type probabilities already carry its training corpus's base rates, so a benign-heavy
+# prior here would count "most users are benign" twice. With a 0.90 benign prior, the conversation-level reading of
+# single messages in the corpus's held-out split called 126 of 152 vulnerable writers benign (the classifier alone:
+# 38).
+DEFAULT_BELIEF = BeliefConfig(prior={"benign": 1 / 3, "vulnerable": 1 / 3, "malicious": 1 / 3})
 
 
 def boost_malicious(dist: Mapping[UserType, float], factor: float) -> dict[UserType, float]:
