@@ -70,9 +70,12 @@ demo: $(STAMPS)/embedded  ## Install what is needed, then run the guard over the
 	@echo "==> demo: the constructive-safety guard in front of the embedded toy model (SmolLM2-135M-Instruct)"
 	@$(VENV)/bin/nacre demo --model embedded/smollm2-135m --no-cache --out nacre-demo-transcript.md
 
-bench: $(STAMPS)/embedded  ## Run the speed benchmarks.
-	@$(PY) benchmarks/embedded_generation.py
-	@$(PY) benchmarks/attack_throughput.py
+bench: $(STAMPS)/dev  ## Run the speed benchmarks (about 6 minutes; quality scripts: see the README).
+	@echo "==> embedded generation" && $(PY) benchmarks/embedded_generation.py
+	@echo "==> red-team orchestration" && $(PY) benchmarks/attack_throughput.py
+	@echo "==> assessment latency" && $(PY) benchmarks/assess_latency.py
+	@echo "==> strategy solver" && $(PY) benchmarks/strategy_speed.py
+	@echo "==> proxy overhead" && $(PY) benchmarks/proxy_overhead.py
 
 clean:  ## Remove the virtual environment and caches.
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
