@@ -70,7 +70,7 @@ demo: $(STAMPS)/embedded  ## Install what is needed, then run the guard over the
 	@echo "==> demo: the constructive-safety guard in front of the embedded toy model (SmolLM2-135M-Instruct)"
 	@$(VENV)/bin/nacre demo --model embedded/smollm2-135m --no-cache --out nacre-demo-transcript.md
 
-bench: $(STAMPS)/dev  ## Run the speed benchmarks (about 6 minutes; quality scripts: see the README).
+bench: $(STAMPS)/dev  ## Run the speed benchmarks (about 3 minutes; quality scripts: see the README).
 	@echo "==> embedded generation" && $(PY) benchmarks/embedded_generation.py
 	@echo "==> red-team orchestration" && $(PY) benchmarks/attack_throughput.py
 	@echo "==> assessment latency" && $(PY) benchmarks/assess_latency.py
