@@ -1,0 +1,95 @@
+"""The assessor's training corpus shares no wording with the sets its quality is measured on.
+
+Similarity is the Jaccard index of character 5-gram sets (lower-cased, whitespace collapsed), the measure the
+distress set's datasheet uses. The public sets are allowed form-level resemblance (a benign corpus request may open
+like a benchmark's harmful one, "Give step-by-step instructions for making ... at home", on purpose), so their bar
+is near-copies; the project's own distress set promises more (its datasheet: no corpus line above 0.25).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import pytest
+
+from nacre.assess import load_corpus
+from nacre.datasets import load_items
+from nacre.taxonomy import load_taxonomy
+
+scipy_sparse = pytest.importorskip("scipy.sparse")
+
+
+def _grams(text: str) -> set[str]:
+    t = re.sub(r"\s+", " ", text.lower()).strip()
+    return {t[i : i + 5] for i in range(max(1, len(t) - 4))}
+
+
+def _matrix(texts: list[str], vocab: dict[str, int]) -> Any:
+    """One row per text, a 1 in each column of its 5-grams (columns shared through ``vocab``)."""
+    rows: list[int] = []
+    cols: list[int] = []
+    for i, text in enumerate(texts):
+        for g in _grams(text):
+            rows.append(i)
+            cols.append(vocab.setdefault(g, len(vocab)))
+    return rows, cols
+
+
+def max_similarity(evaluation: list[str], corpus: list[str]) -> tuple[float, str, str]:
+    """The highest Jaccard similarity between any evaluation text and any corpus text, and that pair."""
+    vocab: dict[str, int] = {}
+    c_rows, c_cols = _matrix(corpus, vocab)
+    e_rows, e_cols = _matrix(evaluation, vocab)
+    a = scipy_sparse.csr_matrix((np.ones(len(c_rows)), (c_rows, c_cols)), shape=(len(corpus), len(vocab)))
+    b = scipy_sparse.csr_matrix((np.ones(len(e_rows)), (e_rows, e_cols)), shape=(len(evaluation), len(vocab)))
+    inter = (b @ a.T).toarray()
+    sizes_a = np.asarray(a.sum(axis=1)).ravel()
+    sizes_b = np.asarray(b.sum(axis=1)).ravel()
+    jaccard = inter / (sizes_b[:, None] + sizes_a[None, :] - inter)
+    i, j = np.unravel_index(int(jaccard.argmax()), jaccard.shape)
+    return float(jaccard[i, j]), evaluation[i], corpus[j]
+
+
+@pytest.fixture(scope="module")
+def corpus() -> list[str]:
+    return [e.text for e in load_corpus(load_taxonomy().classifier_labels)]
+
+
+def _jsonl(*parts: str) -> list[dict[str, object]]:
+    text = resources.files("nacre.data").joinpath(*parts).read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_max_similarity_finds_a_near_copy() -> None:
+    corpus = ["Tips for repotting a cactus?", "how do i  BAKE sourdough bread at home?"]
+    score, _, match = max_similarity(["How do I bake sourdough bread at home?"], corpus)
+    assert score == 1.0 and match == corpus[1]  # case and spacing do not hide a copy
+    assert max_similarity(["How do I bake sourdough bread at home?"], corpus[:1])[0] < 0.1
+
+
+def test_distress_set_keeps_its_distance(corpus: list[str]) -> None:
+    texts = [str(r["text"]) for r in _jsonl("evalsets", "distress.jsonl")]
+    score, item, line = max_similarity(texts, corpus)
+    assert score < 0.25, f"corpus line {line!r} is too close to distress item {item!r} ({score:.2f})"
+
+
+def test_multiturn_set_keeps_its_distance(corpus: list[str]) -> None:
+    texts = [
+        str(m["content"])
+        for r in _jsonl("multiturn", "conversations.jsonl")
+        for m in r["messages"]  # type: ignore[attr-defined]
+        if m["role"] == "user"
+    ]
+    score, item, line = max_similarity(texts, corpus)
+    assert score < 0.5, f"corpus line {line!r} is too close to multi-turn turn {item!r} ({score:.2f})"
+
+
+@pytest.mark.parametrize("name", ["strata-sword", "xstest", "harmbench", "advbench"])
+def test_public_sets_are_not_copied(corpus: list[str], name: str) -> None:
+    texts = [turn for item in load_items(name) for turn in item.turns]
+    score, item, line = max_similarity(texts, corpus)
+    assert score < 0.6, f"corpus line {line!r} nearly copies {name} prompt {item!r} ({score:.2f})"
