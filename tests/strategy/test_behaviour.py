@@ -18,6 +18,8 @@ CATEGORIES = [(NONE, NONE), *((c.id, TAXONOMY.top_level(c.id)) for c in TAXONOMY
 WELLBEING_CATEGORIES = [c for c in CATEGORIES if c[1] in WELLBEING]
 VICTIMS = ("violent_crime", "sex_crime", "child_sexual_exploitation", "harassment")
 VICTIM_CATEGORIES = [c for c in CATEGORIES if c[1] in VICTIMS]
+AT_RISK = ("illegal_drugs", "weapons", "explosives", "extremism", "dangerous_activities")
+AT_RISK_CATEGORIES = [c for c in CATEGORIES if c[0] in AT_RISK or c[1] in AT_RISK]
 DECLINES = {"safe_alternative", "refuse_with_help", "support"}
 
 categories = st.sampled_from(CATEGORIES)
@@ -130,7 +132,7 @@ def test_likely_harmful_requests_never_get_a_plain_answer(
 ) -> None:
     d = decide(state(belief, severity, harm, category), POLICY)
     assert d.strategy in DECLINES, "\n".join(d.trace)
-    if d.strategy == "support" and category[1] not in WELLBEING + VICTIMS:
+    if d.strategy == "support" and category[1] not in WELLBEING + VICTIMS and category not in AT_RISK_CATEGORIES:
         # Elsewhere a supportive decline only wins for grave requests with a real vulnerable reading.
         assert severity == 3 and belief[1] >= 0.2, "\n".join(d.trace)
 
@@ -165,6 +167,29 @@ def test_people_at_risk_from_someone_else_get_support(
     # vulnerable reading than in the wellbeing domain.
     d = decide(state(leaning("vulnerable", vulnerable, split), severity, harm, category), POLICY)
     assert d.strategy == "support", "\n".join(d.trace)
+
+
+@given(
+    vulnerable=st.floats(0.8, 1.0),
+    split=st.floats(0.0, 1.0),
+    severity=st.integers(1, 3),
+    harm=probabilities,
+    category=st.sampled_from(AT_RISK_CATEGORIES),
+)
+def test_people_at_risk_around_drugs_weapons_or_extremism_get_support(
+    vulnerable: float, split: float, severity: int, harm: float, category: tuple[str, str]
+) -> None:
+    # The taxonomy's expected behaviour for a vulnerable user in these hazards: the person first, never means.
+    d = decide(state(leaning("vulnerable", vulnerable, split), severity, harm, category), POLICY)
+    assert d.strategy == "support", "\n".join(d.trace)
+
+
+def test_at_risk_domain_leaves_benign_askers_on_the_general_tables() -> None:
+    # "What does naloxone do?" from a reader the assessor calls benign: an answer, not a support reply.
+    belief = leaning("benign", 0.95, 0.5)
+    for category in AT_RISK_CATEGORIES:
+        general = decide(state(belief, 0, 0.02, (NONE, NONE)), POLICY).strategy
+        assert decide(state(belief, 0, 0.02, category), POLICY).strategy == general, category
 
 
 @given(malicious=st.floats(0.8, 1.0), split=st.floats(0.0, 1.0), harm=probabilities, category=categories)
@@ -239,7 +264,7 @@ def _one_round(policy: Policy, domain: str, severity: int, w: float, s: Strategy
     )
 
 
-@pytest.mark.parametrize("domain", ["general", "wellbeing", "victims"])
+@pytest.mark.parametrize("domain", ["general", "wellbeing", "victims", "at_risk"])
 def test_tables_have_increasing_differences_toward_malicious(domain: str) -> None:
     # The sufficient condition behind the malicious-direction monotonicity of a one-round game: for every step up
     # in caution, the malicious type gains at least as much as the benign and the vulnerable type do. Utilities

@@ -23,9 +23,17 @@ def test_shipped_policy_loads_and_names_real_taxonomy_ids() -> None:
     taxonomy = load_taxonomy()
     policy = load_policy(taxonomy=taxonomy)
     assert policy.version.count(".") == 2
-    assert [d.id for d in policy.domains] == ["wellbeing", "victims"]
+    assert [d.id for d in policy.domains] == ["wellbeing", "victims", "at_risk"]
     assert policy.domains[0].top_levels == {"self_harm", "eating_disorders"}
     assert policy.domains[1].top_levels == {"violent_crime", "sex_crime", "child_sexual_exploitation", "harassment"}
+    assert policy.domains[2].top_levels == {
+        "illegal_drugs",
+        "weapons",
+        "explosives",
+        "extremism",
+        "dangerous_activities",
+    }
+    assert all(c in taxonomy for c in policy.domains[2].top_levels)
     assert all(taxonomy[c].parent is None for c in policy.domains[0].top_levels)
     ids = {c.id for c in policy.constraints}
     assert {"no_specifics:cbrne", "no_specifics:child_sexual_exploitation"} <= ids
@@ -33,7 +41,7 @@ def test_shipped_policy_loads_and_names_real_taxonomy_ids() -> None:
     for t in USER_TYPES:
         for s in STRATEGIES:
             for severity in range(4):
-                for domain in ("general", "wellbeing", "victims"):
+                for domain in ("general", "wellbeing", "victims", "at_risk"):
                     row = policy.reaction_distribution(t, s, severity, domain)
                     assert set(row) == set(REACTIONS)
                     assert sum(row.values()) == pytest.approx(1.0, abs=1e-6)
