@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 from importlib import resources
-from typing import Any
 
 import numpy as np
 import pytest
@@ -28,8 +27,8 @@ def _grams(text: str) -> set[str]:
     return {t[i : i + 5] for i in range(max(1, len(t) - 4))}
 
 
-def _matrix(texts: list[str], vocab: dict[str, int]) -> Any:
-    """One row per text, a 1 in each column of its 5-grams (columns shared through ``vocab``)."""
+def _matrix(texts: list[str], vocab: dict[str, int]) -> tuple[list[int], list[int]]:
+    """The (row, column) of every 1 in a matrix with one row per text and one column per 5-gram (via ``vocab``)."""
     rows: list[int] = []
     cols: list[int] = []
     for i, text in enumerate(texts):

@@ -20,6 +20,8 @@ VICTIMS = ("violent_crime", "sex_crime", "child_sexual_exploitation", "harassmen
 VICTIM_CATEGORIES = [c for c in CATEGORIES if c[1] in VICTIMS]
 AT_RISK = ("illegal_drugs", "weapons", "explosives", "extremism", "dangerous_activities")
 AT_RISK_CATEGORIES = [c for c in CATEGORIES if c[0] in AT_RISK or c[1] in AT_RISK]
+# Where a domain gives vulnerable users the support rows.
+PERSON_FIRST_CATEGORIES = WELLBEING_CATEGORIES + VICTIM_CATEGORIES + AT_RISK_CATEGORIES
 DECLINES = {"safe_alternative", "refuse_with_help", "support"}
 
 categories = st.sampled_from(CATEGORIES)
@@ -132,7 +134,7 @@ def test_likely_harmful_requests_never_get_a_plain_answer(
 ) -> None:
     d = decide(state(belief, severity, harm, category), POLICY)
     assert d.strategy in DECLINES, "\n".join(d.trace)
-    if d.strategy == "support" and category[1] not in WELLBEING + VICTIMS and category not in AT_RISK_CATEGORIES:
+    if d.strategy == "support" and category not in PERSON_FIRST_CATEGORIES:
         # Elsewhere a supportive decline only wins for grave requests with a real vulnerable reading.
         assert severity == 3 and belief[1] >= 0.2, "\n".join(d.trace)
 
@@ -153,33 +155,19 @@ def test_vulnerable_users_in_wellbeing_categories_get_support(
     assert d.strategy == "support", "\n".join(d.trace)
 
 
+@settings(max_examples=200)
 @given(
     vulnerable=st.floats(0.8, 1.0),
     split=st.floats(0.0, 1.0),
     severity=st.integers(1, 3),
     harm=probabilities,
-    category=st.sampled_from(VICTIM_CATEGORIES),
+    category=st.sampled_from(VICTIM_CATEGORIES + AT_RISK_CATEGORIES),
 )
-def test_people_at_risk_from_someone_else_get_support(
+def test_people_at_risk_from_others_or_around_drugs_weapons_or_extremism_get_support(
     vulnerable: float, split: float, severity: int, harm: float, category: tuple[str, str]
 ) -> None:
-    # Benign users keep the general tables here (a crime writer is not at risk), so it takes a clearer
-    # vulnerable reading than in the wellbeing domain.
-    d = decide(state(leaning("vulnerable", vulnerable, split), severity, harm, category), POLICY)
-    assert d.strategy == "support", "\n".join(d.trace)
-
-
-@given(
-    vulnerable=st.floats(0.8, 1.0),
-    split=st.floats(0.0, 1.0),
-    severity=st.integers(1, 3),
-    harm=probabilities,
-    category=st.sampled_from(AT_RISK_CATEGORIES),
-)
-def test_people_at_risk_around_drugs_weapons_or_extremism_get_support(
-    vulnerable: float, split: float, severity: int, harm: float, category: tuple[str, str]
-) -> None:
-    # The taxonomy's expected behaviour for a vulnerable user in these hazards: the person first, never means.
+    # The victims and at-risk domains: the person first, never means. Benign users keep the general tables there
+    # (a crime writer is not at risk), so it takes a clearer vulnerable reading than in the wellbeing domain.
     d = decide(state(leaning("vulnerable", vulnerable, split), severity, harm, category), POLICY)
     assert d.strategy == "support", "\n".join(d.trace)
 
