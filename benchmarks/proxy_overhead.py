@@ -185,6 +185,14 @@ def main() -> None:
     parser.add_argument("--upstream-port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--audit", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    for flag, value, least in (
+        ("--requests", args.requests, 1),
+        ("--concurrency", args.concurrency, 1),
+        ("--warmup", args.warmup, 0),
+        ("--latency-ms", args.latency_ms, 0),
+    ):
+        if value < least:
+            parser.error(f"{flag} must be at least {least}, got {value:g}")
     if args.role == "upstream":
         run_upstream(args.port, args.latency_ms)
         return
