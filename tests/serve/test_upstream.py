@@ -147,3 +147,17 @@ def test_no_proxy_bypasses_the_environment_proxy(monkeypatch: pytest.MonkeyPatch
     assert env_proxy("http://gpu.example/v1/chat/completions") == "http://proxy.example:3128"
     assert env_proxy("http://models.internal:8000/v1/chat/completions") is None
     assert env_proxy("https://gpu.example/v1/chat/completions") is None
+
+
+async def test_broken_environment_proxy_is_named_without_its_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTP_PROXY", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", f"http://user:s3cret@127.0.0.1:{free_port()}")  # nothing listens there
+    upstream = HTTPUpstream("http://upstream.invalid/v1", UPSTREAM_MODEL, connect_timeout_s=5)
+    try:
+        with pytest.raises(UpstreamError) as caught:
+            await upstream.complete(BODY)
+    finally:
+        await upstream.aclose()
+    assert caught.value.kind == "unreachable"
+    assert "HTTP_PROXY" in caught.value.message and "s3cret" not in caught.value.message

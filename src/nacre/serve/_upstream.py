@@ -262,6 +262,10 @@ class HTTPUpstream:
         self._headers = {"content-type": "application/json"}
         if api_key:
             self._headers["authorization"] = f"Bearer {api_key}"
+        # Not aiohttp's trust_env: it re-reads the environment and ~/.netrc in a worker thread on every request (a
+        # third of the proxy's CPU per request, and a thread hop). The upstream URL is fixed, so its proxy is looked
+        # up once instead.
+        self._proxy = env_proxy(self._url)
         # aiohttp sessions belong to the event loop that created them, so the session is made on first use.
         self._session: aiohttp.ClientSession | None = None
 
@@ -273,10 +277,7 @@ class HTTPUpstream:
                 timeout=aiohttp.ClientTimeout(
                     total=None, sock_connect=self._connect_timeout_s, sock_read=self._timeout_s
                 ),
-                # Not trust_env: aiohttp would then re-read the environment and ~/.netrc in a worker thread on
-                # every request (a third of the proxy's CPU per request, and a thread hop). The upstream URL is
-                # fixed, so its proxy is looked up once instead.
-                proxy=env_proxy(self._url),
+                proxy=self._proxy,
             )
         return self._session
 
@@ -297,7 +298,9 @@ class HTTPUpstream:
     def _failed(self, exc: BaseException) -> UpstreamError:
         if isinstance(exc, TimeoutError):
             return UpstreamError("timeout", f"{self._base_url} did not answer within {self._timeout_s:g} s")
-        return UpstreamError("unreachable", f"cannot reach {self._base_url} ({type(exc).__name__})")
+        # The proxy URL may carry credentials, so the message names only where it came from.
+        via = " through the proxy set in HTTP_PROXY/HTTPS_PROXY" if self._proxy else ""
+        return UpstreamError("unreachable", f"cannot reach {self._base_url}{via} ({type(exc).__name__})")
 
     async def complete(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """POST ``/chat/completions`` and return the parsed completion.
