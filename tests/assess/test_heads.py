@@ -82,3 +82,21 @@ def test_heads_meta_reports_heldout_metrics(tiny_classifier: Classifier) -> None
     heads: Heads = tiny_classifier.heads
     assert heads.meta["train_examples"] + heads.meta["heldout_examples"] == 39
     assert 0.05 <= heads.thresholds["harmful"] <= 0.5
+
+
+def test_seeded_networks_join_into_one_wider_head(tiny_examples: list[Example], tiny_taxonomy: Taxonomy) -> None:
+    labels = tiny_taxonomy.classifier_labels
+    one = train_heads(tiny_examples, HashingEmbedder(), labels, config=TrainConfig(hidden=8, max_iter=60, folds=3))
+    three = train_heads(
+        tiny_examples, HashingEmbedder(), labels, config=TrainConfig(hidden=8, max_iter=60, folds=3, seeds=3)
+    )
+    for name in ("harmful", "category", "user_type"):
+        single, joined = one[name], three[name]
+        assert single.hidden_weights is not None and joined.hidden_weights is not None
+        assert joined.hidden_weights.shape[0] == 3 * single.hidden_weights.shape[0]
+        # The first network is the single-seed one: same start, same data.
+        np.testing.assert_array_equal(joined.hidden_weights[:8], single.hidden_weights)
+    x = np.random.default_rng(0).normal(size=(5, three["harmful"].hidden_weights.shape[1])).astype(np.float32)
+    probs = three["category"].predict(x)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    assert three.meta["config"]["seeds"] == 3

@@ -10,7 +10,6 @@ import numpy.typing as npt
 
 from nacre.assess._embed import Embedder
 from nacre.assess._heads import Heads, signal_features
-from nacre.assess._lexical import sparse_row
 from nacre.assess._normalize import Normalized
 from nacre.errors import ConfigError
 
@@ -50,7 +49,7 @@ class Classifier:
     """
 
     def __init__(self, embedder: Embedder, heads: Heads) -> None:
-        if heads.embedder != embedder.name:
+        if any(h.embedder != embedder.name for h in (heads, *heads.routes.values())):
             raise ConfigError(
                 f"assessor heads were trained on {heads.embedder!r} but the embedder is {embedder.name!r}; "
                 "retrain with `nacre train assess`"
@@ -59,7 +58,10 @@ class Classifier:
         self.heads = heads
 
     def score(self, items: Sequence[Normalized]) -> list[Scores]:
-        """Score messages in one embedding batch; each message keeps its riskiest reading."""
+        """Score messages in one embedding batch; each message keeps its riskiest reading.
+
+        Each message is read by the head set of its language (:meth:`Heads.for_lang`).
+        """
         texts: list[str] = []
         owners: list[int] = []
         for i, item in enumerate(items):
@@ -71,8 +73,7 @@ class Classifier:
         emb = self.embedder.embed(texts)
         feats = np.stack([signal_features(items[o].signals, items[o].lang) for o in owners])
         x = np.hstack([emb, feats]).astype(np.float32)
-        lexical_rows = [sparse_row(t) for t in texts] if self.heads.lexical else None
-        probs = self.heads.predict(x, lexical_rows)
+        probs = self.heads.predict_texts(x, texts, [items[o].lang for o in owners])
         harm = probs["harmful"][:, 1]
         out: list[Scores] = []
         start = 0

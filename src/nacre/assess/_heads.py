@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from nacre.assess._decode import DECODED_KINDS
-from nacre.assess._lexical import SparseRow, linear_logits
+from nacre.assess._lexical import SparseRow, linear_logits, sparse_row
 from nacre.assess._types import Signal
 from nacre.errors import ConfigError
 
@@ -40,6 +40,8 @@ HEADS: tuple[str, ...] = ("harmful", "category", "severity", "user_type", "inter
 # Heads that also have a linear model over hashed n-grams, blended with the embedding head.
 LEXICAL_HEADS: tuple[str, ...] = ("harmful", "user_type")
 FORMAT_VERSION = 2
+# The route every language without heads of its own falls back to (the default head set's language).
+DEFAULT_ROUTE = "en"
 
 
 def _logit(p: Array) -> Array:
@@ -119,6 +121,8 @@ class Heads:
         mix: How each lexical head blends with its embedding head: ``harmful`` is ``(a, b, c)`` for
             ``sigmoid(a * logit(p_embedding) + b * logit(p_lexical) + c)``; ``user_type`` is ``(a, b)`` for
             ``softmax(a * log p_embedding + b * log p_lexical)``.
+        routes: Head sets trained on one other language each (``zh``), by language; messages in any other
+            language use these heads. All routes share the embedder, labels and harm threshold.
     """
 
     heads: Mapping[str, Head]
@@ -127,6 +131,11 @@ class Heads:
     meta: Mapping[str, Any]
     lexical: Mapping[str, Head] = field(default_factory=dict)
     mix: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    routes: Mapping[str, Heads] = field(default_factory=dict)
+
+    def for_lang(self, lang: str) -> Heads:
+        """The head set that reads messages in ``lang``: its own route if it has one, else these heads."""
+        return self.routes.get(lang, self)
 
     def __getitem__(self, name: str) -> Head:
         return self.heads[name]
@@ -156,6 +165,27 @@ class Heads:
                 probs[name] = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
         return probs
 
+    def predict_texts(self, x: Array, texts: Sequence[str], langs: Sequence[str]) -> dict[str, Array]:
+        """Every head's probabilities, each row read by the head set of its language, lexical heads included.
+
+        Args:
+            x: Embedding plus signal features, one row per text.
+            texts: The texts (for the n-gram heads).
+            langs: Each text's language (the language of the message it belongs to).
+        """
+        groups: dict[int, tuple[Heads, list[int]]] = {}
+        for row, lang in enumerate(langs):
+            heads = self.for_lang(lang)
+            groups.setdefault(id(heads), (heads, []))[1].append(row)
+        out: dict[str, Array] = {}
+        for heads, rows in groups.values():
+            part = heads.predict(x[rows], [sparse_row(texts[r]) for r in rows] if heads.lexical else None)
+            for name, values in part.items():
+                if name not in out:
+                    out[name] = np.zeros((len(texts), values.shape[1]), dtype=np.float32)
+                out[name][rows] = values
+        return out
+
     def weights_sha256(self) -> str:
         """SHA-256 over every weight array and blend weight in a fixed order: equal hashes mean identical heads."""
         h = hashlib.sha256()
@@ -169,11 +199,18 @@ class Heads:
                     h.update(np.ascontiguousarray(array, dtype=np.float32).tobytes())
         for name in sorted(self.mix):
             h.update(name.encode() + np.asarray(self.mix[name], dtype=np.float64).tobytes())
+        for lang in sorted(self.routes):
+            h.update(f"route.{lang}".encode() + self.routes[lang].weights_sha256().encode())
         return h.hexdigest()
 
     def save(self, directory: Path) -> None:
-        """Write ``heads.npz`` (arrays) and ``heads.json`` (labels, thresholds, metadata) into ``directory``."""
+        """Write ``heads.npz`` (arrays) and ``heads.json`` (labels, thresholds, metadata) into ``directory``.
+
+        Each route goes into a sub-folder named after its language, in the same format.
+        """
         directory.mkdir(parents=True, exist_ok=True)
+        for lang, route in self.routes.items():
+            route.save(directory / lang)
         arrays: dict[str, Array] = {}
         for name, head in self.heads.items():
             for key, array in head.arrays().items():
@@ -190,6 +227,7 @@ class Heads:
             "lexical_labels": {name: list(head.labels) for name, head in self.lexical.items()},
             "mix": {name: list(weights) for name, weights in self.mix.items()},
             "thresholds": dict(self.thresholds),
+            "routes": sorted(self.routes),
             "weights_sha256": self.weights_sha256(),
             "meta": dict(self.meta),
         }
@@ -211,6 +249,9 @@ def load_heads(directory: Path | None = None) -> Heads:
         raise ConfigError(f"cannot load assessor heads from {base}: {exc} (run `nacre train assess`)") from None
     if doc.get("format") != FORMAT_VERSION or doc.get("signal_features") != list(SIGNAL_FEATURES):
         raise ConfigError(f"assessor heads in {base} were trained by an incompatible nacre; retrain them")
+    routes = {lang: load_heads(base.joinpath(lang)) for lang in doc.get("routes", [])}
+    if any(route.embedder != doc["embedder"] or route.routes for route in routes.values()):
+        raise ConfigError(f"assessor heads in {base} have routes for another embedder, or nested routes; retrain them")
     heads = {
         name: Head(
             labels=tuple(labels),
@@ -232,6 +273,7 @@ def load_heads(directory: Path | None = None) -> Heads:
         meta=doc.get("meta", {}),
         lexical=lexical,
         mix={name: tuple(float(v) for v in weights) for name, weights in doc.get("mix", {}).items()},
+        routes=routes,
     )
     if out.weights_sha256() != doc.get("weights_sha256"):
         raise ConfigError(f"assessor heads in {base} fail their integrity check; retrain them")

@@ -16,8 +16,8 @@ import numpy as np
 
 from nacre.assess._corpus import Example, corpus_sha256
 from nacre.assess._embed import Embedder, Vectors
-from nacre.assess._heads import HEADS, LEXICAL_HEADS, Head, Heads, signal_features
-from nacre.assess._lexical import sparse_matrix, sparse_row
+from nacre.assess._heads import DEFAULT_ROUTE, HEADS, LEXICAL_HEADS, Head, Heads, signal_features
+from nacre.assess._lexical import sparse_matrix
 from nacre.assess._normalize import normalize
 from nacre.assess._types import INTERACTIONS
 from nacre.errors import MissingExtraError
@@ -40,6 +40,10 @@ class TrainConfig:
         max_iter: Iteration cap of the optimiser.
         folds: Cross-validation folds used to choose that threshold.
         batch: Embedding batch size.
+        seeds: Networks per hidden-layer head, each from another random start, averaged (see ``_fit``).
+        per_language: Train one head set per language (a language needs at least ``min_route`` examples of
+            each harm label; others join the default set) and one harm threshold for all of them.
+        min_route: See ``per_language``.
     """
 
     hidden: int = 256
@@ -49,6 +53,9 @@ class TrainConfig:
     max_iter: int = 500
     folds: int = 5
     batch: int = 64
+    seeds: int = 1
+    per_language: bool = False
+    min_route: int = 50
 
 
 def featurize(
@@ -84,16 +91,22 @@ def _fit(x: Vectors, y: list[str], labels: Sequence[str], config: TrainConfig) -
     if config.hidden:
         from sklearn.neural_network import MLPClassifier
 
-        mlp = MLPClassifier(
-            hidden_layer_sizes=(config.hidden,), alpha=config.alpha, max_iter=config.max_iter, random_state=0
-        )
-        mlp.fit(z, y)
+        # Several networks differing only in their seed, joined into one wider network whose output is the mean
+        # of their logits: one network's result swings with its random start, the average much less.
+        firsts_w, firsts_b, coefs, biases = [], [], [], []
+        for seed in range(config.seeds):
+            mlp = MLPClassifier(
+                hidden_layer_sizes=(config.hidden,), alpha=config.alpha, max_iter=config.max_iter, random_state=seed
+            )
+            mlp.fit(z, y)
+            firsts_w.append(np.asarray(mlp.coefs_[0], dtype=np.float64).T / scale)  # standardisation folded in
+            firsts_b.append(np.asarray(mlp.intercepts_[0], dtype=np.float64) - firsts_w[-1] @ mean)
+            coefs.append(np.asarray(mlp.coefs_[1], dtype=np.float64).T / config.seeds)
+            biases.append(np.asarray(mlp.intercepts_[1], dtype=np.float64) / config.seeds)
         classes = [str(c) for c in mlp.classes_]
-        first_w = np.asarray(mlp.coefs_[0], dtype=np.float64).T / scale  # standardisation folded in
-        first_b = np.asarray(mlp.intercepts_[0], dtype=np.float64) - first_w @ mean
-        coef = np.asarray(mlp.coefs_[1], dtype=np.float64).T
-        bias = np.asarray(mlp.intercepts_[1], dtype=np.float64)
-        hidden: tuple[np.ndarray, np.ndarray] | None = (first_w, first_b)
+        coef = np.hstack(coefs)
+        bias = np.sum(biases, axis=0)
+        hidden: tuple[np.ndarray, np.ndarray] | None = (np.vstack(firsts_w), np.concatenate(firsts_b))
     else:
         from sklearn.linear_model import LogisticRegression
 
@@ -126,6 +139,10 @@ def _head(
         # Binary: one output scoring the second class; keep it in the declared label order.
         sign = 1.0 if classes[1] == labels[1] else -1.0
         return Head(tuple(labels), (sign * coef).astype(np.float32), (sign * bias).astype(np.float32), **extra)
+    if len(classes) == 2 and coef.shape[0] == 1:
+        # Two of several labels present: the one logistic output becomes a softmax over those two.
+        coef = np.vstack([np.zeros_like(coef), coef])
+        bias = np.concatenate([np.zeros_like(bias), bias])
     # Labels absent from the data get a very negative bias so they are never predicted.
     full_w = np.zeros((len(labels), coef.shape[1]), dtype=np.float64)
     full_b = np.full(len(labels), -30.0, dtype=np.float64)
@@ -140,14 +157,11 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.asarray(np.log(clipped / (1 - clipped)), dtype=np.float64)
 
 
-def _blend_and_threshold(
-    x: Vectors, rows: Any, y: list[str], config: TrainConfig
-) -> tuple[tuple[float, float, float], float]:
-    """How to blend the embedding and n-gram harm heads, and the threshold on the blend.
+def _blend(x: Vectors, rows: Any, y: list[str], config: TrainConfig) -> tuple[tuple[float, float, float], Any]:
+    """How to blend the embedding and n-gram harm heads, and the blend's out-of-fold scores.
 
     Both heads are refitted on each cross-validation fold of the training split; a logistic regression on their
-    out-of-fold logits gives the blend, and the threshold maximises Youden's J (recall minus false-positive rate)
-    on the blended out-of-fold scores. The held-out split is never used.
+    out-of-fold logits gives the blend. The held-out split is never used.
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
@@ -165,9 +179,14 @@ def _blend_and_threshold(
     a, b = (round(float(v), 6) for v in stacker.coef_[0])
     c = round(float(stacker.intercept_[0]), 6)
     scores = 1.0 / (1.0 + np.exp(-(a * features[:, 0] + b * features[:, 1] + c)))
+    return (a, b, c), scores
+
+
+def _youden(scores: Any, truth: Any) -> float:
+    """The threshold that maximises Youden's J (recall minus false-positive rate) on out-of-fold scores."""
     grid = np.round(np.arange(0.05, 0.951, 0.01), 2)
     youden = [(scores[truth] >= t).mean() - (scores[~truth] >= t).mean() for t in grid]
-    return (a, b, c), float(grid[int(np.argmax(youden))])
+    return float(grid[int(np.argmax(youden))])
 
 
 def _probs_of(head: Head, rows: Any) -> np.ndarray:
@@ -181,10 +200,12 @@ def _probs_of(head: Head, rows: Any) -> np.ndarray:
     return np.asarray(e / e.sum(axis=1, keepdims=True))
 
 
-def _metrics(heads: Heads, x: Vectors, examples: Sequence[Example], labels: Sequence[str]) -> dict[str, Any]:
+def _metrics(
+    heads: Heads, x: Vectors, examples: Sequence[Example], langs: Sequence[str], labels: Sequence[str]
+) -> dict[str, Any]:
     targets = _targets(examples, labels)
     out: dict[str, Any] = {"n": len(examples)}
-    probs = heads.predict(x, [sparse_row(e.text) for e in examples])
+    probs = heads.predict_texts(x, [e.text for e in examples], langs)
     for name in HEADS:
         head_labels, truth = targets[name]
         pred = [head_labels[i] for i in probs[name].argmax(axis=1)]
@@ -194,6 +215,25 @@ def _metrics(heads: Heads, x: Vectors, examples: Sequence[Example], labels: Sequ
     out["harmful_recall"] = round(float(harm[truth_h].mean()) if truth_h.any() else 0.0, 4)
     out["harmful_false_positive_rate"] = round(float(harm[~truth_h].mean()) if (~truth_h).any() else 0.0, 4)
     return out
+
+
+def _routes(examples: Sequence[Example], langs: Sequence[str], config: TrainConfig) -> dict[str, list[int]]:
+    """Training-split indices per head set: a language of its own when it has enough of both harm labels."""
+    train_idx = [i for i, e in enumerate(examples) if e.split == "train"]
+    present = sorted({langs[i] for i in train_idx})
+    default = DEFAULT_ROUTE if DEFAULT_ROUTE in present else (present[0] if present else DEFAULT_ROUTE)
+    own: set[str] = set()
+    if config.per_language:
+        for lang in present:
+            labels = [examples[i].harmful for i in train_idx if langs[i] == lang]
+            if min(sum(labels), len(labels) - sum(labels)) >= config.min_route:
+                own.add(lang)
+    if own == {default}:
+        own = set()
+    groups: dict[str, list[int]] = {}
+    for i in train_idx:
+        groups.setdefault(langs[i] if langs[i] in own else default, []).append(i)
+    return dict(sorted(groups.items(), key=lambda kv: kv[0] != default))
 
 
 def train_heads(
@@ -207,6 +247,10 @@ def train_heads(
 ) -> Heads:
     """Train all heads on the corpus's training split and evaluate them on its held-out split.
 
+    With ``config.per_language`` each language with enough examples gets its own head set (the message's detected
+    language picks it at run time, :meth:`Heads.for_lang`); the harm threshold is chosen once, on the pooled
+    out-of-fold scores of every set, so a probability means the same whatever the language.
+
     Args:
         examples: The whole corpus (both splits).
         embedder: The embedder to train for.
@@ -216,7 +260,8 @@ def train_heads(
         features: Precomputed features for ``examples`` (same order), e.g. from a cache.
 
     Returns:
-        The trained heads, with held-out metrics in ``meta``.
+        The trained heads (the default language's set, with the others as routes), with held-out metrics in
+        ``meta``.
 
     Raises:
         MissingExtraError: If scikit-learn (the ``train`` extra) is missing.
@@ -231,31 +276,51 @@ def train_heads(
         if features is not None
         else featurize([e.text for e in examples], embedder, batch=config.batch, progress=progress)
     )
-    train_idx = [i for i, e in enumerate(examples) if e.split == "train"]
-    held_idx = [i for i, e in enumerate(examples) if e.split == "heldout"]
-    train = [examples[i] for i in train_idx]
-    x = x_all[train_idx]
-    rows = sparse_matrix([e.text for e in train])
-    targets = _targets(train, labels)
+    langs = [normalize(e.text).lang for e in examples]
+    groups = _routes(examples, langs, config)
+    fitted: dict[str, tuple[dict[str, Head], dict[str, Head], tuple[float, float, float]]] = {}
+    pooled_scores: list[Any] = []
+    pooled_truth: list[Any] = []
     with threadpool_limits(limits=1):
-        heads = {name: _fit(x, targets[name][1], targets[name][0], config) for name in HEADS}
-        lexical = {name: _fit_lexical(rows, targets[name][1], targets[name][0], config) for name in LEXICAL_HEADS}
-        blend, threshold = _blend_and_threshold(x, rows, targets["harmful"][1], config)
-    # The user-type blend is a fixed geometric mean: fitting it would need a second cross-validation of every head.
-    mix: dict[str, tuple[float, ...]] = {"harmful": blend, "user_type": (0.5, 0.5)}
-    trained = Heads(
-        heads=heads,
-        embedder=embedder.name,
-        thresholds={"harmful": round(threshold, 6), "uncertain_low": 0.25, "uncertain_high": 0.75},
-        meta={},
-        lexical=lexical,
-        mix=mix,
-    )
+        for route, idx in groups.items():
+            train = [examples[i] for i in idx]
+            x = x_all[idx]
+            rows = sparse_matrix([e.text for e in train])
+            targets = _targets(train, labels)
+            heads = {name: _fit(x, targets[name][1], targets[name][0], config) for name in HEADS}
+            lexical = {name: _fit_lexical(rows, targets[name][1], targets[name][0], config) for name in LEXICAL_HEADS}
+            blend, scores = _blend(x, rows, targets["harmful"][1], config)
+            fitted[route] = (heads, lexical, blend)
+            pooled_scores.append(scores)
+            pooled_truth.append(np.array([e.harmful for e in train]))
+    threshold = _youden(np.concatenate(pooled_scores), np.concatenate(pooled_truth))
+    thresholds = {"harmful": round(threshold, 6), "uncertain_low": 0.25, "uncertain_high": 0.75}
+
+    def head_set(route: str, meta: dict[str, Any], routes: dict[str, Heads]) -> Heads:
+        heads, lexical, blend = fitted[route]
+        # The user-type blend is a fixed geometric mean: fitting it would need a second cross-validation of every head.
+        mix: dict[str, tuple[float, ...]] = {"harmful": blend, "user_type": (0.5, 0.5)}
+        return Heads(
+            heads=heads,
+            embedder=embedder.name,
+            thresholds=thresholds,
+            meta=meta,
+            lexical=lexical,
+            mix=mix,
+            routes=routes,
+        )
+
+    default, *others = groups
+    routes = {lang: head_set(lang, {"language": lang, "train_examples": len(groups[lang])}, {}) for lang in others}
+    trained = head_set(default, {}, routes)
+    held_idx = [i for i, e in enumerate(examples) if e.split == "heldout"]
     held = [examples[i] for i in held_idx]
-    meta = {
+    held_langs = [langs[i] for i in held_idx]
+    meta: dict[str, Any] = {
         "corpus_sha256": corpus_sha256(examples),
-        "train_examples": len(train),
+        "train_examples": sum(len(idx) for idx in groups.values()),
         "heldout_examples": len(held),
+        "routes": {route: len(idx) for route, idx in groups.items()},
         "config": {
             "hidden": config.hidden,
             "alpha": config.alpha,
@@ -263,10 +328,16 @@ def train_heads(
             "lexical_c": config.lexical_c,
             "max_iter": config.max_iter,
             "folds": config.folds,
+            "seeds": config.seeds,
+            "per_language": config.per_language,
+            "min_route": config.min_route,
         },
-        "heldout": _metrics(trained, x_all[held_idx], held, labels) if held else {},
+        "heldout": _metrics(trained, x_all[held_idx], held, held_langs, labels) if held else {},
     }
+    for lang in sorted(set(held_langs)):
+        part = [i for i, h in enumerate(held_langs) if h == lang]
+        meta[f"heldout_{lang}"] = _metrics(
+            trained, x_all[held_idx][part], [held[i] for i in part], [lang] * len(part), labels
+        )
     logger.info("trained assessor heads: %s", meta["heldout"])
-    return Heads(
-        heads=heads, embedder=embedder.name, thresholds=trained.thresholds, meta=meta, lexical=lexical, mix=mix
-    )
+    return head_set(default, meta, routes)
