@@ -92,3 +92,34 @@ def test_public_sets_are_not_copied(corpus: list[str], name: str) -> None:
     texts = [turn for item in load_items(name) for turn in item.turns]
     score, item, line = max_similarity(texts, corpus)
     assert score < 0.6, f"corpus line {line!r} nearly copies {name} prompt {item!r} ({score:.2f})"
+
+
+@pytest.fixture(scope="module")
+def selection() -> list[dict[str, object]]:
+    return _jsonl("devsets", "selection.jsonl")
+
+
+def test_selection_set_is_balanced_and_well_formed(selection: list[dict[str, object]]) -> None:
+    assert len({r["id"] for r in selection}) == len(selection) == 600
+    assert len({str(r["text"]).lower() for r in selection}) == len(selection)
+    labels = load_taxonomy().classifier_labels
+    for lang in ("en", "zh"):
+        rows = [r for r in selection if r["lang"] == lang]
+        assert sum(r["harmful"] is True for r in rows) == sum(r["harmful"] is False for r in rows) == 150
+    for r in selection:
+        assert (r["kind"] == "harmful_request") is r["harmful"]
+        assert r["category"] in labels
+
+
+def test_selection_set_keeps_its_distance_from_the_corpus(
+    corpus: list[str], selection: list[dict[str, object]]
+) -> None:
+    score, item, line = max_similarity([str(r["text"]) for r in selection], corpus)
+    assert score < 0.45, f"corpus line {line!r} is too close to selection item {item!r} ({score:.2f})"
+
+
+@pytest.mark.parametrize("name", ["strata-sword", "xstest", "harmbench", "advbench"])
+def test_selection_set_copies_no_public_set(selection: list[dict[str, object]], name: str) -> None:
+    texts = [turn for item in load_items(name) for turn in item.turns]
+    score, item, line = max_similarity(texts, [str(r["text"]) for r in selection])
+    assert score < 0.6, f"selection item {line!r} nearly copies {name} prompt {item!r} ({score:.2f})"
