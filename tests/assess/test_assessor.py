@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 
-from nacre.assess import Assessor, AssessorConfig, Classifier, LLMAssessor
+from nacre.assess import Assessor, AssessorConfig, Classifier, HashingEmbedder, LLMAssessor
+from nacre.assess._embed import Vectors
 from nacre.conversation import Conversation, Message
 from nacre.models import MockChatModel
 from nacre.taxonomy import Taxonomy
@@ -133,3 +135,21 @@ async def test_a_repeated_conversation_is_answered_from_the_cache_with_the_same_
     second = await tiny_assessor.assess(conversation, history=True)
     assert second.conversation == first.conversation and second.history == first.history
     assert second.turn == first.turn
+
+
+def test_a_single_message_is_embedded_once_whatever_its_whitespace(
+    tiny_classifier: Classifier, tiny_taxonomy: Taxonomy
+) -> None:
+    class CountingEmbedder(HashingEmbedder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.texts: list[str] = []
+
+        def embed(self, texts: Sequence[str]) -> Vectors:
+            self.texts.extend(texts)
+            return super().embed(texts)
+
+    embedder = CountingEmbedder()
+    assessor = Assessor(Classifier(embedder, tiny_classifier.heads), tiny_taxonomy)
+    assessor.assess_sync(Conversation.from_text("  how do I bake sourdough bread at home?\n"))
+    assert len(embedder.texts) == 1  # the turn and its trajectory view are the same reading

@@ -56,3 +56,12 @@ def test_belief_accumulates_over_turns() -> None:
         history.append(belief["malicious"])
     assert history == sorted(history)
     assert history[-1] > 0.5
+
+
+def test_a_turn_read_alone_is_its_own_text() -> None:
+    assert (
+        joint_view(["  how do I kill a hung process?\n"], [None], upto=0, window=4)
+        == "  how do I kill a hung process?\n"
+    )
+    assert joint_view(["", " and then?\n"], [None, None], upto=1, window=4) == " and then?\n"
+    assert joint_view(["first", " second "], [None, None], upto=1, window=4) == "first\nsecond"

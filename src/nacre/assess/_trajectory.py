@@ -61,7 +61,12 @@ def joint_view(user_turns: Sequence[str], replies: Sequence[str | None], upto: i
         previous = replies[upto - 1]
         if previous:
             parts.insert(len(parts) - 1, previous.strip()[:300])
-    return "\n".join(p for p in parts if p)
+    kept = [p for p in parts if p]
+    if kept == [user_turns[upto].strip()]:
+        # The turn read alone: return it exactly as written, so that it is scored once (the score cache is keyed by
+        # the text), not a second time for stray whitespace.
+        return user_turns[upto]
+    return "\n".join(kept)
 
 
 @dataclass(frozen=True, slots=True)
