@@ -113,3 +113,12 @@ def test_assess_user_mistakes(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("[{")
     assert_one_line_error(nacre("assess", "--conversation", str(bad)), "cannot read")
+
+
+def test_train_refuses_an_unwritable_output_folder_before_training(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("keep me")
+    result = nacre("train", "assess", "--out", str(blocker))
+    assert_one_line_error(result, "cannot write the heads to")
+    assert "embedding" not in result.stderr  # it stopped before any work
+    assert blocker.read_text() == "keep me"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,18 +66,16 @@ class Classifier:
         except ImportError:  # pragma: no cover - the assess extra installs it
             pass
 
-    @contextlib.contextmanager
-    def _one_blas_thread(self) -> Iterator[None]:
+    def _one_blas_thread(self) -> contextlib.AbstractContextManager[Any]:
         """Run the heads' small matrix products on one BLAS thread.
 
         Otherwise BLAS starts threads that keep spinning after each product and take the cores from the embedding
         engine's own threads: with the seed-averaged heads that tripled the time per message.
         """
         if self._blas is None:
-            yield
-            return
-        with self._blas.limit(limits=1, user_api="blas"):
-            yield
+            return contextlib.nullcontext()
+        limit: contextlib.AbstractContextManager[Any] = self._blas.limit(limits=1, user_api="blas")
+        return limit
 
     def score(self, items: Sequence[Normalized]) -> list[Scores]:
         """Score messages in one embedding batch; each message keeps its riskiest reading.

