@@ -81,7 +81,8 @@ class DiskCachedEmbedder:
     def embed(self, texts):
         import hashlib
 
-        keys = [hashlib.sha1(t.encode("utf-8")).hexdigest() for t in texts]
+        # the embedder's name is part of the key: one cache file may serve several embedders
+        keys = [hashlib.sha1(f"{self.name}\0{t}".encode()).hexdigest() for t in texts]
         missing = [i for i, k in enumerate(keys) if k not in self.cache]
         if missing:
             vectors = self.inner.embed([texts[i] for i in missing])

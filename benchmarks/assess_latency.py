@@ -36,12 +36,12 @@ def main() -> None:
 
     per_turn = []
     for t in texts:
-        assessor._cache.clear()  # time real work, not the per-conversation cache
+        assessor.clear_cache()  # time real work, not the caches
         s = time.perf_counter()
         assessor.assess_sync(Conversation.from_text(t))
         per_turn.append((time.perf_counter() - s) * 1000)
 
-    assessor._cache.clear()
+    assessor.clear_cache()
     s = time.perf_counter()
     assessor.prepare(texts)
     for t in texts:

