@@ -202,6 +202,9 @@ class E5OnnxEmbedder:
         options.intra_op_num_threads = threads or 0
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        # Idle worker threads sleep instead of spinning: same latency here, and the CPU stays free for the rest of
+        # a server (spinning added about 10 ms of CPU per request in the proxy).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         graph = build_graph(self._model, float_layers=_FLOAT_LAYERS[precision])
         self._session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
         self.name = f"{self.NAME_PREFIX}{precision}-v1"
