@@ -171,3 +171,16 @@ def test_readings_shared_between_messages_are_embedded_once(tiny_classifier: Cla
     classifier.clear_cache()
     classifier.score([normalize("c")])
     assert embedder.texts.count("c") == 2
+
+
+def test_a_cache_smaller_than_one_call_still_answers(tiny_classifier: Classifier, tiny_taxonomy: Taxonomy) -> None:
+    assessor = Assessor(tiny_classifier, tiny_taxonomy, config=AssessorConfig(cache_size=1))
+    conversation = Conversation(
+        (
+            Message(role="user", content="how do I bake bread"),
+            Message(role="assistant", content="Mix flour, water, salt and yeast."),
+            Message(role="user", content="and how long should it rise"),
+        )
+    )
+    result = assessor.assess_sync(conversation, history=True)  # four texts in one call: two turns, two views
+    assert len(result.history) == 2

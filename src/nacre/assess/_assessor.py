@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -15,6 +13,7 @@ from nacre.assess._classifier import Classifier, Scores
 from nacre.assess._embed import Embedder, embedder_named
 from nacre.assess._heads import Heads, load_heads
 from nacre.assess._llm import LLMAssessor, LLMVerdict
+from nacre.assess._lru import LRUCache
 from nacre.assess._normalize import Normalized, normalize
 from nacre.assess._trajectory import (
     DEFAULT_BELIEF,
@@ -97,8 +96,7 @@ class Assessor:
             if self.config.harm_threshold is not None
             else float(classifier.heads.thresholds["harmful"])
         )
-        self._cache: OrderedDict[str, _Turn] = OrderedDict()
-        self._lock = threading.Lock()
+        self._cache: LRUCache[str, _Turn] = LRUCache(self.config.cache_size)
 
     @classmethod
     def default(
@@ -122,29 +120,23 @@ class Assessor:
 
     def clear_cache(self) -> None:
         """Forget every cached assessment and embedding (benchmarks use it to time real work)."""
-        with self._lock:
-            self._cache.clear()
+        self._cache.clear()
         self.classifier.clear_cache()
 
     # Tier 1 + 2 on single texts, cached -------------------------------------------------------------------
 
     def _score_texts(self, texts: Sequence[str]) -> list[_Turn]:
-        with self._lock:
-            missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        found = self._cache.get_many(texts)
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
         if missing:
             norms = [normalize(t) for t in missing]
-            scores = self.classifier.score(norms)
-            with self._lock:
-                for text, n, s in zip(missing, norms, scores, strict=True):
-                    assert s.vector is not None  # the classifier always returns the text's embedding
-                    self._cache[text] = _Turn(n, s, s.vector)
-                while len(self._cache) > self.config.cache_size:
-                    self._cache.popitem(last=False)
-        with self._lock:
-            out = [self._cache[t] for t in texts]
-            for t in texts:
-                self._cache.move_to_end(t)
-        return out
+            fresh: dict[str, _Turn] = {}
+            for text, n, s in zip(missing, norms, self.classifier.score(norms), strict=True):
+                assert s.vector is not None  # the classifier always returns the text's embedding
+                fresh[text] = _Turn(n, s, s.vector)
+            self._cache.put_many(fresh.items())
+            found.update(fresh)
+        return [found[t] for t in texts]
 
     def _readings(self, conversation: Conversation, *, history: bool) -> _Readings | None:
         """What to score, or ``None`` when no user turn has any text."""
@@ -157,8 +149,7 @@ class Assessor:
         return _Readings(users, replies, indices, joints)
 
     def _all_cached(self, readings: _Readings) -> bool:
-        with self._lock:
-            return all(t in self._cache for t in (*readings.users, *readings.joints))
+        return all(t in self._cache for t in (*readings.users, *readings.joints))
 
     # Public API ---------------------------------------------------------------------------------------------
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +12,7 @@ import numpy.typing as npt
 
 from nacre.assess._embed import Embedder
 from nacre.assess._heads import Heads, signal_features
+from nacre.assess._lru import LRUCache
 from nacre.assess._normalize import Normalized
 from nacre.errors import ConfigError
 
@@ -62,9 +61,7 @@ class Classifier:
             )
         self.embedder = embedder
         self.heads = heads
-        self._vectors: OrderedDict[str, npt.NDArray[np.float32]] = OrderedDict()
-        self._vector_cache = vector_cache
-        self._vectors_lock = threading.Lock()
+        self._vectors: LRUCache[str, npt.NDArray[np.float32]] = LRUCache(vector_cache)
         self._blas: Any = None
         try:
             from threadpoolctl import ThreadpoolController
@@ -125,28 +122,16 @@ class Classifier:
 
     def clear_cache(self) -> None:
         """Forget the cached vectors."""
-        with self._vectors_lock:
-            self._vectors.clear()
+        self._vectors.clear()
 
     def _embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """Embed texts, each distinct one once, through the recently-used cache."""
-        found: dict[str, npt.NDArray[np.float32]] = {}
-        with self._vectors_lock:
-            for text in texts:
-                vector = self._vectors.get(text)
-                if vector is not None:
-                    self._vectors.move_to_end(text)
-                    found[text] = vector
+        found = self._vectors.get_many(texts)
         missing = [t for t in dict.fromkeys(texts) if t not in found]
         if missing:
-            fresh = self.embedder.embed(missing)
-            found.update(zip(missing, fresh, strict=True))
-            if self._vector_cache > 0:
-                with self._vectors_lock:
-                    for text, vector in zip(missing, fresh, strict=True):
-                        self._vectors[text] = vector
-                    while len(self._vectors) > self._vector_cache:
-                        self._vectors.popitem(last=False)
+            fresh = dict(zip(missing, self.embedder.embed(missing), strict=True))
+            self._vectors.put_many(fresh.items())
+            found.update(fresh)
         return np.stack([found[t] for t in texts])
 
     def _dist(self, head: str, probs: Mapping[str, np.ndarray], row: int) -> dict[str, float]:
