@@ -94,3 +94,12 @@ class DiskCachedEmbedder:
     def save(self) -> None:
         if self.added:
             self._np.savez(self.path, **self.cache)
+
+
+def disk_cached(embedder_name: str, path: Path | None) -> DiskCachedEmbedder | None:
+    """The embedder of that name behind the on-disk cache at ``path``; ``None`` without a path (use the default)."""
+    if path is None:
+        return None
+    from nacre.assess import embedder_named
+
+    return DiskCachedEmbedder(embedder_named(embedder_name), path)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _evalsets import DEFAULT_ROOT, DiskCachedEmbedder, harmful_requests, rate, run, strata_sword, xstest
-from nacre.assess import Assessor, embedder_named, load_corpus, load_heads
+from _evalsets import DEFAULT_ROOT, disk_cached, harmful_requests, rate, run, strata_sword, xstest
+from nacre.assess import Assessor, load_corpus, load_heads
 from nacre.conversation import Conversation
 
 # The harm probability at which the guard's policy stops answering plainly (policy 1.2), and a lower mark.
@@ -50,9 +50,7 @@ def main() -> None:
     args = parser.parse_args()
     start = time.perf_counter()
     heads = load_heads(args.heads)
-    embedder = (
-        DiskCachedEmbedder(embedder_named(heads.embedder), args.embedding_cache) if args.embedding_cache else None
-    )
+    embedder = disk_cached(heads.embedder, args.embedding_cache)
     assessor = Assessor.default(embedder=embedder, heads=heads)
     corpus = assessor.classifier.heads.meta.get("corpus_sha256", "")[:12]
     print(f"harmful threshold {assessor.threshold:.3f}; heads trained on corpus {corpus}")

@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _evalsets import DiskCachedEmbedder, rate, run
+from _evalsets import DiskCachedEmbedder, disk_cached, rate, run
 from nacre.assess import Classifier, Embedder, embedder_named, load_corpus, load_heads, normalize
 from nacre.taxonomy import load_taxonomy
 
@@ -70,10 +70,8 @@ def main() -> None:
     for folder in args.heads or [None]:
         heads = load_heads(folder)
         if heads.embedder not in embedders:
-            inner = embedder_named(heads.embedder)
-            embedders[heads.embedder] = (
-                DiskCachedEmbedder(inner, args.embedding_cache) if args.embedding_cache else inner
-            )
+            cached = disk_cached(heads.embedder, args.embedding_cache)
+            embedders[heads.embedder] = cached or embedder_named(heads.embedder)
         classifier = Classifier(embedders[heads.embedder], heads)
         routes = ", ".join(sorted(heads.routes)) or "none"
         print(

@@ -24,8 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _evalsets import DEFAULT_ROOT, DiskCachedEmbedder, harmful_requests, rate, run, strata_sword, xstest
-from nacre.assess import Assessor, embedder_named, load_corpus, load_heads
+from _evalsets import DEFAULT_ROOT, disk_cached, harmful_requests, rate, run, strata_sword, xstest
+from nacre.assess import Assessor, load_corpus, load_heads
 from nacre.conversation import Conversation
 from nacre.guard import Guard
 from nacre.strategy import load_policy
@@ -54,9 +54,7 @@ def main() -> None:
     parser.add_argument("--speed-only", action="store_true", help="only time the decisions over Strata-Sword")
     args = parser.parse_args()
     heads = load_heads(args.heads)
-    embedder = (
-        DiskCachedEmbedder(embedder_named(heads.embedder), args.embedding_cache) if args.embedding_cache else None
-    )
+    embedder = disk_cached(heads.embedder, args.embedding_cache)
     guard = Guard(
         assessor=Assessor.default(embedder=embedder, heads=heads),
         policy=load_policy(),
@@ -140,7 +138,7 @@ def main() -> None:
         print(f"  {kind + ' writers':28s} [{show(Counter(got))}]")
 
     report_speed(solver_ms, wall, cached=embedder is not None)
-    if isinstance(embedder, DiskCachedEmbedder):
+    if embedder is not None:
         embedder.save()
 
 
