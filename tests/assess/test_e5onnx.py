@@ -15,8 +15,6 @@ from nacre.assess._e5file import E5File, _dequantize, bundled_model_path
 from nacre.errors import ConfigError, ModelUnavailableError
 from nacre.taxonomy import load_taxonomy
 
-pytest.importorskip("onnxruntime")
-
 
 @pytest.fixture(scope="module")
 def onnx_e5() -> E5OnnxEmbedder:

@@ -54,7 +54,7 @@ class E5Tokenizer:
 
         unigram = models.Unigram(list(zip(model.pieces, model.scores, strict=True)), model.config.unk, False)
         self._tokenizer = Tokenizer(unigram)
-        self._table = dict(model.normalization)
+        self._table = model.normalization
 
     def content_ids(self, text: str) -> list[int]:
         """Token ids of ``text`` without ``<s>``/``</s>``."""
