@@ -122,3 +122,9 @@ def test_train_refuses_an_unwritable_output_folder_before_training(tmp_path: Pat
     assert_one_line_error(result, "cannot write the heads to")
     assert "embedding" not in result.stderr  # it stopped before any work
     assert blocker.read_text() == "keep me"
+
+
+def test_train_refuses_an_unknown_embedder_before_making_the_folder(tmp_path: Path) -> None:
+    result = nacre("train", "assess", "--embedder", "word2vec", "--out", str(tmp_path / "heads"))
+    assert_one_line_error(result, "unknown embedder 'word2vec'")
+    assert not (tmp_path / "heads").exists()

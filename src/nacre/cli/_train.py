@@ -40,12 +40,12 @@ def train_assess(
     Deterministic: the same corpus on the same kind of machine gives bit-identical weights (--check verifies).
     """
     console = Console(stderr=True)
+    embedder = embedder_named(embedder_name or load_heads().embedder)  # an unknown name fails before any folder exists
     target = out or Path("assessor-heads")
-    try:  # before ten minutes of training, not after
+    try:  # before minutes of training, not after
         target.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"cannot write the heads to {target}: {exc.strerror or exc}") from None
-    embedder = embedder_named(embedder_name or load_heads().embedder)
     taxonomy = load_taxonomy()
     examples = load_corpus(taxonomy.classifier_labels)
     console.print(
