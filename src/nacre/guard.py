@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from nacre.assess import Assessor, ConversationAssessment, detect_lang
+from nacre.assess import Assessor, ConversationAssessment, Embedder, detect_lang
 from nacre.conversation import Conversation
 from nacre.models import ChatModel, GenerationConfig
 from nacre.respond import ContractReport, Responder, SafetyChain, compose_fallback
@@ -156,13 +156,23 @@ class Guard:
         *,
         llm_assessor: ChatModel | None = None,
         config: GuardConfig | None = None,
+        embedder: Embedder | None = None,
     ) -> Guard:
         """The shipped assessor and policy around ``model``.
 
+        Args:
+            model: The chat model to guard (``None``: decide only).
+            llm_assessor: Optional tier-3 assessor model.
+            config: Guard settings.
+            embedder: An embedder already loaded elsewhere in the process, to share instead of loading another
+                (about a second and half a gigabyte each); it must be the shipped heads' embedder.
+
         Raises:
             MissingExtraError: If the ``assess`` extra is not installed.
+            ConfigError: If ``embedder`` is not the one the shipped heads were trained on.
         """
-        return cls(assessor=Assessor.default(llm_model=llm_assessor), policy=load_policy(), model=model, config=config)
+        assessor = Assessor.default(embedder=embedder, llm_model=llm_assessor)
+        return cls(assessor=assessor, policy=load_policy(), model=model, config=config)
 
     @property
     def taxonomy(self) -> Taxonomy:

@@ -119,3 +119,18 @@ async def test_constructive_run_round_trips_negative_satisfaction(tmp_path: Path
     assert all(r.value("satisfaction") is not None and r.value("satisfaction") < 0 for r in results)
     assert summary["curves"]["Constructive score vs β"]["y"][0] is not None
     assert set(summary["categories"]) == {"risk", "satisfaction"}
+
+
+def test_guarded_run_loads_the_embedding_model_once(tmp_path: Path) -> None:
+    # The guard's assessor and the fast safety tier's reply scorer both embed text; each copy of the model costs
+    # about a second and half a gigabyte, so they share one.
+    from nacre.attack import GuardTarget
+
+    config = BenchConfig(benchmark="xstest", target="mock/helpful", guard=True, dataset=str(_items(tmp_path)), limit=1)
+    with Store(tmp_path / "s.db") as store:
+        runner = BenchRunner(config, store=store)
+        runner.prepare()
+        assert runner._parts is not None and isinstance(runner._parts.target, GuardTarget)
+        shared = runner._embedder()
+        assert shared is not None and runner._embedder() is shared
+        assert runner._parts.target.guard.assessor.classifier.embedder is shared

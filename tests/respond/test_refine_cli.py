@@ -255,3 +255,15 @@ def test_initial_chain_uses_build_chain_with_an_assessment_and_falls_back_withou
     assert assessed_category(assessment, "support") == "cybercrime"
     assert assessed_category(dataclasses.replace(assessment, harmful=True), "comply") == "cybercrime"
     assert assessed_category(dataclasses.replace(assessment, severity=0, harmful=True), "support") == "none"
+
+
+def test_the_assessor_shares_the_similarity_embedder() -> None:
+    from rich.console import Console
+
+    from nacre.assess import default_embedder
+    from nacre.cli._refine import _Assessments
+
+    embedder = default_embedder()
+    assessments = _Assessments(Console(), embedder)
+    assert assessments("how do I bake bread") is not None
+    assert assessments._assessor is not None and assessments._assessor.classifier.embedder is embedder

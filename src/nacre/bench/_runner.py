@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from nacre.assess import Embedder
 from nacre.attack import GuardTarget, ModelTarget, Target
 from nacre.bench._metrics import summarize_run
 from nacre.bench._reply_risk import ReplyRiskScorer
@@ -144,6 +145,8 @@ class BenchRunner:
         self.run_id: str | None = None
         self._items: list[BenchItem] | None = None
         self._parts: _Parts | None = None
+        self._shared_embedder: Embedder | None = None
+        self._no_embedder = False
 
     # Building ---------------------------------------------------------------------------------------------
 
@@ -169,7 +172,7 @@ class BenchRunner:
                 max_repairs=cfg.guard_repairs,
                 generation=GenerationConfig(max_tokens=cfg.max_tokens),
             )
-            guard = Guard.default(model, config=guard_config)
+            guard = Guard.default(model, config=guard_config, embedder=self._embedder())
             return GuardTarget(guard), f"guard:{model.model_id}"
         target = ModelTarget(
             model,
@@ -178,14 +181,21 @@ class BenchRunner:
         )
         return target, model.model_id
 
+    def _embedder(self) -> Embedder | None:
+        """The embedding model, loaded once and shared by the guard and the reply scorer (``None`` without it)."""
+        if self._shared_embedder is None and not self._no_embedder:
+            try:
+                from nacre.assess import default_embedder
+
+                self._shared_embedder = default_embedder()
+            except ImportError:
+                self._no_embedder = True
+        return self._shared_embedder
+
     def _risk_scorer(self) -> ReplyRiskScorer | None:
         """The fast safety tier's reply scorer (``None`` without the assess extra's embedder)."""
-        try:
-            from nacre.assess import default_embedder
-
-            return ReplyRiskScorer(default_embedder())
-        except ImportError:
-            return None
+        embedder = self._embedder()
+        return ReplyRiskScorer(embedder) if embedder is not None else None
 
     def prepare(self) -> None:
         """Load the items and build the target and judges, so configuration errors surface before anything runs.

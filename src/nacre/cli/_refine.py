@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from nacre import respond
-from nacre.assess import Assessor, RiskAssessment, default_embedder, detect_lang
+from nacre.assess import Assessor, Embedder, RiskAssessment, default_embedder, detect_lang
 from nacre.batch import ResumableWriter, count_lines, read_jsonl
 from nacre.cli import _common
 from nacre.conversation import Conversation
@@ -116,8 +116,9 @@ def output_paths(out: str) -> dict[str, Path]:
 class _Assessments:
     """Loads the shipped assessor on first use; without the ``assess`` extra every query gets no assessment."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, embedder: Embedder | None = None) -> None:
         self._console = console
+        self._embedder = embedder  # shared with the reply similarity, when that already loaded one
         self._assessor: Assessor | None = None
         self._unavailable = False
 
@@ -126,7 +127,7 @@ class _Assessments:
             return None
         if self._assessor is None:
             try:
-                self._assessor = Assessor.default()
+                self._assessor = Assessor.default(embedder=self._embedder)
             except MissingExtraError as exc:
                 self._unavailable = True
                 self._console.print(f"[yellow]no assessor ({exc}); lines without a category use 'none'[/]")
@@ -266,12 +267,13 @@ def refine(
     """
     evaluator = evaluator or model
     updater = updater or evaluator
+    embedder = default_embedder() if similarity is Similarity.embedding else None
     config = RefineConfig(
         beta=beta,
         max_iterations=iterations,
         edit_budget=edit_budget,
         attempts=attempts,
-        similarity=EmbeddingSimilarity(default_embedder().embed) if similarity is Similarity.embedding else None,
+        similarity=EmbeddingSimilarity(embedder.embed) if embedder is not None else None,
     )
     gen_config = GenerationConfig(max_tokens=max_tokens, temperature=0.0, seed=0)
     paths = output_paths(out)
@@ -296,7 +298,7 @@ def refine(
         db=db,
         cache=not no_cache,
     )
-    assessments = _Assessments(console)
+    assessments = _Assessments(console, embedder)
     counts = {"queries": 0, "bad": 0, "sft": 0, "orpo": 0}
 
     async def one(job: Job) -> tuple[str, RefineResult]:
