@@ -51,10 +51,12 @@ class Smoothing:
         return hashlib.sha256(np.ascontiguousarray(self.factors, dtype=np.float32).tobytes()).hexdigest()
 
     def save(self, path: Path) -> None:
-        """Write the factors as an ``.npz`` file."""
+        """Write the factors as an ``.npz`` file (whole or not at all: written aside, then renamed)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("wb") as fh:
+        partial = path.with_name(path.name + ".partial")
+        with partial.open("wb") as fh:
             np.savez_compressed(fh, allow_pickle=False, factors=self.factors, alphas=self.alphas)
+        partial.replace(path)
 
 
 def load_smoothing(path: Path | None = None) -> Smoothing:
