@@ -1,0 +1,276 @@
+"""Would fine-tuning the embedding model help the assessor? A measured probe, not a shipped path.
+
+The shipped assessor keeps multilingual-e5-small frozen and trains small heads on its vectors. This script instead
+fine-tunes e5's top layers on the assessor corpus's training split (harm and user type, the same labels the heads
+learn), then trains nacre's real heads on the fine-tuned vectors and compares them with the shipped heads on the
+data used to choose between configurations: the corpus's held-out split and the model-selection set, per language
+(never an evaluation set). Same report as benchmarks/assess_selection.py.
+
+Needs PyTorch (not a nacre dependency; CPU wheel: pip install torch==2.13.0) and the `assess` and `train` extras.
+About 15 minutes on 2 cores: the frozen lower layers run once, the top layers train for a few epochs, then the
+heads train as `nacre train assess` does. Runs in float32 on the same 4-bit weights; fixed seeds.
+
+Run: .venv/bin/python benchmarks/finetune_probe.py [--tune-layers 6] [--epochs 3] [--lr 5e-5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _evalsets import run
+from assess_selection import report, selection_set
+from nacre.assess import Classifier, E5OnnxEmbedder, TrainConfig, featurize, load_corpus, load_heads, normalize
+from nacre.assess import train_heads as fit_heads
+from nacre.assess._e5file import E5File
+from nacre.taxonomy import USER_TYPES, load_taxonomy
+
+SEED = 0
+
+
+class Lookup:
+    """An embedder that answers from vectors computed beforehand (every text the probe will ask for)."""
+
+    name = "e5-finetuned-probe"
+    dim = 384
+
+    def __init__(self, vectors: dict[str, np.ndarray]) -> None:
+        self._vectors = vectors
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([self._vectors[t] for t in texts])
+
+
+def build_encoder(model: E5File) -> tuple[Any, Any]:
+    """e5's layers as torch modules (float32 copies of the 4-bit weights) and the input function."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    cfg = model.config
+    hidden, heads = cfg.hidden, cfg.heads
+
+    def tensor(name: str, rows: int | None = None) -> Any:
+        values = model.floats(name)
+        return torch.tensor(values.reshape(rows, -1) if rows else values)
+
+    class Layer(nn.Module):
+        def __init__(self, index: int) -> None:
+            super().__init__()
+            p = f"l{index}."
+
+            def linear(name: str) -> nn.Linear:
+                bias = tensor(f"{p}{name}.b")
+                weight = tensor(f"{p}{name}.w", len(bias))
+                layer = nn.Linear(weight.shape[1], weight.shape[0])
+                layer.weight.data, layer.bias.data = weight, bias
+                return layer
+
+            def norm(name: str) -> nn.LayerNorm:
+                layer = nn.LayerNorm(hidden, eps=cfg.eps)
+                layer.weight.data, layer.bias.data = tensor(f"{p}{name}.w"), tensor(f"{p}{name}.b")
+                return layer
+
+            self.q, self.k, self.v, self.ao, self.fi, self.fo = (linear(n) for n in ("q", "k", "v", "ao", "fi", "fo"))
+            self.aln, self.oln = norm("aln"), norm("oln")
+
+        def forward(self, x: Any, mask: Any) -> Any:
+            b, t, _ = x.shape
+
+            def split(y: Any) -> Any:
+                return y.view(b, t, heads, hidden // heads).transpose(1, 2)
+
+            att = F.scaled_dot_product_attention(
+                split(self.q(x)), split(self.k(x)), split(self.v(x)), attn_mask=mask[:, None, None, :]
+            )
+            x = self.aln(x + self.ao(att.transpose(1, 2).reshape(b, t, hidden)))
+            return self.oln(x + self.fo(F.gelu(self.fi(x))))
+
+    positions = torch.tensor(
+        model.floats("emb.pos").reshape(-1, hidden) + model.floats("emb.type").reshape(-1, hidden)[0]
+    )
+    gamma, beta = tensor("emb.ln.w"), tensor("emb.ln.b")
+
+    def inputs(windows: list[list[int]]) -> tuple[Any, Any]:
+        longest = max(len(w) for w in windows)
+        x = torch.zeros(len(windows), longest, hidden)
+        mask = torch.zeros(len(windows), longest, dtype=torch.bool)
+        for row, ids in enumerate(windows):
+            x[row, : len(ids)] = torch.tensor(model.word_rows(np.array(ids, np.int64))) + positions[: len(ids)]
+            mask[row, : len(ids)] = True
+        return F.layer_norm(x, (hidden,), gamma, beta, cfg.eps), mask
+
+    return nn.ModuleList(Layer(i) for i in range(cfg.layers)), inputs
+
+
+def finetune(texts: list[str], train: list[tuple[int, bool, str]], args: argparse.Namespace) -> np.ndarray:
+    """Fine-tune the top layers on ``train`` (text index, harmful, user type); return every text's vector."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    torch.manual_seed(SEED)
+    torch.set_num_threads(2)
+    model = E5File(None)
+    tokenizer = E5OnnxEmbedder("float")
+    cfg = model.config
+    windows = [[cfg.bos, *tokenizer.token_ids(t)[: cfg.max_positions - 2], cfg.eos] for t in texts]
+    layers, inputs = build_encoder(model)
+    frozen = cfg.layers - args.tune_layers
+
+    def batches(indices: list[int], size: int) -> list[list[int]]:
+        ordered = sorted(indices, key=lambda i: len(windows[i]))
+        return [ordered[i : i + size] for i in range(0, len(ordered), size)]
+
+    start = time.perf_counter()
+    lower: dict[int, Any] = {}
+    with torch.no_grad():
+        for batch in batches(list(range(len(texts))), 64):
+            x, mask = inputs([windows[i] for i in batch])
+            for layer in layers[:frozen]:
+                x = layer(x, mask)
+            for row, i in enumerate(batch):
+                lower[i] = x[row, : len(windows[i])].clone()
+    print(f"lower {frozen} layers over {len(texts)} texts: {time.perf_counter() - start:.0f} s", flush=True)
+    with torch.no_grad():  # the port must match the onnxruntime float32 graph before any training
+        sample = list(range(0, len(texts), max(1, len(texts) // 16)))
+        x, mask = inputs([windows[i] for i in sample])
+        for layer in layers:
+            x = layer(x, mask)
+        weights = mask[..., None].float()
+        ported = F.normalize((x * weights).sum(1) / weights.sum(1), dim=-1).numpy()
+    agreement = float((ported * tokenizer.embed([texts[i] for i in sample])).sum(axis=1).min())
+    if agreement < 0.9999:
+        raise SystemExit(f"error: the torch port disagrees with the onnxruntime graph (cosine {agreement:.5f})")
+    top = layers[frozen:]
+    harm_head, user_head = nn.Linear(cfg.hidden, 1), nn.Linear(cfg.hidden, len(USER_TYPES))
+
+    def forward(batch: list[int]) -> tuple[Any, Any, Any]:
+        longest = max(len(windows[i]) for i in batch)
+        x = torch.zeros(len(batch), longest, cfg.hidden)
+        mask = torch.zeros(len(batch), longest, dtype=torch.bool)
+        for row, i in enumerate(batch):
+            x[row, : len(windows[i])] = lower[i]
+            mask[row, : len(windows[i])] = True
+        for layer in top:
+            x = layer(x, mask)
+        weights = mask[..., None].float()
+        pooled = F.normalize((x * weights).sum(1) / weights.sum(1), dim=-1)
+        return harm_head(pooled * 10)[:, 0], user_head(pooled * 10), pooled
+
+    ids = [i for i, _, _ in train]
+    harmful = {i: float(h) for i, h, _ in train}
+    user = {i: USER_TYPES.index(u) for i, _, u in train}
+
+    def targets(batch: list[int]) -> tuple[Any, Any]:
+        return torch.tensor([harmful[i] for i in batch]), torch.tensor([user[i] for i in batch])
+
+    # Start the two output layers from a fit on the frozen vectors, so early steps do not wreck the encoder.
+    with torch.no_grad():
+        order = [i for b in batches(ids, 64) for i in b]
+        pooled = torch.cat([forward(b)[2] for b in batches(ids, 64)])
+    y_harm, y_user = targets(order)
+    warm = torch.optim.AdamW([*harm_head.parameters(), *user_head.parameters()], lr=1e-2)
+    for _ in range(300):
+        warm.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(harm_head(pooled * 10)[:, 0], y_harm)
+        (loss + F.cross_entropy(user_head(pooled * 10), y_user)).backward()
+        warm.step()
+    groups = [
+        {"params": top.parameters(), "lr": args.lr},
+        {"params": [*harm_head.parameters(), *user_head.parameters()], "lr": 1e-3},
+    ]
+    optimiser = torch.optim.AdamW(groups, weight_decay=0.01)
+    steps = args.epochs * len(batches(ids, 16))
+    warmup = max(1, steps // 10)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / (steps - warmup)))
+    )
+    rng = np.random.default_rng(SEED)
+    for epoch in range(args.epochs):
+        start, total = time.perf_counter(), 0.0
+        order_batches = batches(ids, 16)
+        rng.shuffle(order_batches)  # type: ignore[arg-type]
+        for batch in order_batches:
+            optimiser.zero_grad()
+            harm_logit, user_logit, _ = forward(batch)
+            y_harm, y_user = targets(batch)
+            loss = F.binary_cross_entropy_with_logits(harm_logit, y_harm) + F.cross_entropy(user_logit, y_user)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(top.parameters(), 1.0)
+            optimiser.step()
+            schedule.step()
+            total += loss.item() * len(batch)
+        print(f"epoch {epoch + 1}: loss {total / len(ids):.4f} ({time.perf_counter() - start:.0f} s)", flush=True)
+    top.eval()
+    out = np.zeros((len(texts), cfg.hidden), dtype=np.float32)
+    with torch.no_grad():
+        for batch in batches(list(range(len(texts))), 64):
+            vectors = forward(batch)[2].numpy()
+            for row, i in enumerate(batch):
+                out[i] = vectors[row]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tune-layers", type=int, default=6, help="top layers to fine-tune, 1-12 (default 6)")
+    parser.add_argument("--epochs", type=int, default=3, help="passes over the training split (default 3)")
+    parser.add_argument("--lr", type=float, default=5e-5, help="peak learning rate of the encoder (default 5e-5)")
+    args = parser.parse_args()
+    if not 1 <= args.tune_layers <= 12 or args.epochs < 1 or args.lr <= 0:
+        raise SystemExit("error: --tune-layers must be 1-12, --epochs at least 1 and --lr positive")
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise SystemExit("error: this probe needs PyTorch: pip install torch==2.13.0 (CPU wheel)") from None
+    labels = load_taxonomy().classifier_labels
+    corpus = load_corpus(labels)
+    dev = selection_set()
+    # Every text the heads will read: each message's cleaned text and its tier-1 readings, as the classifier does.
+    texts: dict[str, None] = {}
+    for text in [e.text for e in corpus] + [r["text"] for r in dev]:
+        cleaned = normalize(text)
+        texts.update(dict.fromkeys((cleaned.text, *cleaned.readings)))
+    ordered = list(texts)
+    index = {t: i for i, t in enumerate(ordered)}
+    train = [(index[normalize(e.text).text], e.harmful, e.user_type) for e in corpus if e.split == "train"]
+    vectors = finetune(ordered, train, args)
+    embedder = Lookup(dict(zip(ordered, vectors, strict=True)))
+    start = time.perf_counter()
+    heads = fit_heads(
+        corpus, embedder, labels, config=TrainConfig(), features=featurize([e.text for e in corpus], embedder)
+    )
+    print(f"heads trained in {time.perf_counter() - start:.0f} s; threshold {heads.thresholds['harmful']:.3f}")
+    held = [e for e in corpus if e.split == "heldout"]
+    shipped = load_heads()
+    candidates = [
+        ("shipped heads (frozen e5)", Classifier(E5OnnxEmbedder(), shipped)),
+        (f"top {args.tune_layers} layers fine-tuned", Classifier(embedder, heads)),
+    ]
+    for name, classifier in candidates:
+        print(f"\n== {name}")
+        for lang in ("en", "zh"):
+            part = [e for e in held if normalize(e.text).lang == lang]
+            report(
+                f"held-out {lang}",
+                classifier,
+                [e.text for e in part],
+                [e.harmful for e in part],
+                [e.user_type for e in part],
+            )
+            rows = [r for r in dev if r["lang"] == lang]
+            report(f"selection set {lang}", classifier, [r["text"] for r in rows], [r["harmful"] for r in rows], None)
+
+
+if __name__ == "__main__":
+    run(main)
