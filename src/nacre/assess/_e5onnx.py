@@ -142,9 +142,10 @@ def build_graph(
         return op("LayerNormalization", [x, gamma, beta], axis=-1, epsilon=cfg.eps)
 
     x = norm("x", "emb.ln")
-    split_shape = const("split_shape", np.array([0, 0, cfg.heads, head_dim], np.int64))
-    merge_shape = const("merge_shape", np.array([0, 0, hidden], np.int64))
-    scale = const("attn_scale", np.array(1.0 / np.sqrt(head_dim), np.float32))
+    if not fused_attention:  # the plain operators' constants (the fused kernel takes the head count only)
+        split_shape = const("split_shape", np.array([0, 0, cfg.heads, head_dim], np.int64))
+        merge_shape = const("merge_shape", np.array([0, 0, hidden], np.int64))
+        scale = const("attn_scale", np.array(1.0 / np.sqrt(head_dim), np.float32))
     thirds = const("thirds", np.array([hidden] * 3, np.int64))
     outputs: list[Any] = []
 
