@@ -26,7 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _evalsets import DiskCachedEmbedder, disk_cached, rate, run
-from nacre.assess import Classifier, Embedder, embedder_named, load_corpus, load_heads, normalize
+from nacre.assess import Classifier, Embedder, Example, embedder_named, load_corpus, load_heads, normalize
 from nacre.taxonomy import load_taxonomy
 
 PLAIN_ANSWER_BOUND = 0.07
@@ -59,6 +59,22 @@ def report(name: str, classifier: Classifier, texts: list[str], harmful: list[bo
         print(f"    {'vulnerable recall':34s} {rate(sum(a == 'vulnerable' for a in vulnerable), len(vulnerable))}")
 
 
+def report_sources(classifier: Classifier, held: list[Example], dev: list[dict]) -> None:
+    """The report on the held-out split and the selection set, per language."""
+    for lang in ("en", "zh"):
+        part = [e for e in held if normalize(e.text).lang == lang]
+        report(
+            f"held-out {lang}",
+            classifier,
+            [e.text for e in part],
+            [e.harmful for e in part],
+            [e.user_type for e in part],
+        )
+        rows = [r for r in dev if r["lang"] == lang]
+        if rows:
+            report(f"selection set {lang}", classifier, [r["text"] for r in rows], [r["harmful"] for r in rows], None)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--heads", type=Path, action="append", help="a heads folder (repeatable; default: shipped)")
@@ -78,20 +94,7 @@ def main() -> None:
             f"\n== {folder or 'shipped heads'}: threshold {heads.thresholds['harmful']:.3f}, language routes: {routes}"
             f", embedder {heads.embedder}"
         )
-        for lang in ("en", "zh"):
-            part = [e for e in held if normalize(e.text).lang == lang]
-            report(
-                f"held-out {lang}",
-                classifier,
-                [e.text for e in part],
-                [e.harmful for e in part],
-                [e.user_type for e in part],
-            )
-            rows = [r for r in dev if r["lang"] == lang]
-            if rows:
-                report(
-                    f"selection set {lang}", classifier, [r["text"] for r in rows], [r["harmful"] for r in rows], None
-                )
+        report_sources(classifier, held, dev)
     for embedder in embedders.values():
         if isinstance(embedder, DiskCachedEmbedder):
             embedder.save()

@@ -26,7 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _evalsets import run
-from assess_selection import report, selection_set
+from assess_selection import report_sources, selection_set
 from nacre.assess import Classifier, E5OnnxEmbedder, TrainConfig, featurize, load_corpus, load_heads, normalize
 from nacre.assess import train_heads as fit_heads
 from nacre.assess._e5file import E5File
@@ -259,17 +259,7 @@ def main() -> None:
     ]
     for name, classifier in candidates:
         print(f"\n== {name}")
-        for lang in ("en", "zh"):
-            part = [e for e in held if normalize(e.text).lang == lang]
-            report(
-                f"held-out {lang}",
-                classifier,
-                [e.text for e in part],
-                [e.harmful for e in part],
-                [e.user_type for e in part],
-            )
-            rows = [r for r in dev if r["lang"] == lang]
-            report(f"selection set {lang}", classifier, [r["text"] for r in rows], [r["harmful"] for r in rows], None)
+        report_sources(classifier, held, dev)
 
 
 if __name__ == "__main__":
