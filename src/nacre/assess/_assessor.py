@@ -126,17 +126,15 @@ class Assessor:
     # Tier 1 + 2 on single texts, cached -------------------------------------------------------------------
 
     def _score_texts(self, texts: Sequence[str]) -> list[_Turn]:
-        found = self._cache.get_many(texts)
-        missing = [t for t in dict.fromkeys(texts) if t not in found]
-        if missing:
-            norms = [normalize(t) for t in missing]
-            fresh: dict[str, _Turn] = {}
-            for text, n, s in zip(missing, norms, self.classifier.score(norms), strict=True):
-                assert s.vector is not None  # the classifier always returns the text's embedding
-                fresh[text] = _Turn(n, s, s.vector)
-            self._cache.put_many(fresh.items())
-            found.update(fresh)
-        return [found[t] for t in texts]
+        return self._cache.get_or_compute(texts, self._score_new)
+
+    def _score_new(self, texts: list[str]) -> list[_Turn]:
+        norms = [normalize(t) for t in texts]
+        turns: list[_Turn] = []
+        for n, s in zip(norms, self.classifier.score(norms), strict=True):
+            assert s.vector is not None  # the classifier always returns the text's embedding
+            turns.append(_Turn(n, s, s.vector))
+        return turns
 
     def _readings(self, conversation: Conversation, *, history: bool) -> _Readings | None:
         """What to score, or ``None`` when no user turn has any text."""

@@ -126,13 +126,7 @@ class Classifier:
 
     def _embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """Embed texts, each distinct one once, through the recently-used cache."""
-        found = self._vectors.get_many(texts)
-        missing = [t for t in dict.fromkeys(texts) if t not in found]
-        if missing:
-            fresh = dict(zip(missing, self.embedder.embed(missing), strict=True))
-            self._vectors.put_many(fresh.items())
-            found.update(fresh)
-        return np.stack([found[t] for t in texts])
+        return np.stack(self._vectors.get_or_compute(texts, self.embedder.embed))
 
     def _dist(self, head: str, probs: Mapping[str, np.ndarray], row: int) -> dict[str, float]:
         labels = self.heads[head].labels

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -43,6 +43,21 @@ class LRUCache(Generic[K, V]):
                 self._items.move_to_end(key)
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
+
+    def get_or_compute(self, keys: Sequence[K], compute: Callable[[list[K]], Iterable[V]]) -> list[V]:
+        """The value of every key, in order: cached ones as they are, the rest computed once each and stored.
+
+        Args:
+            keys: The keys wanted (repeats allowed).
+            compute: Given the distinct missing keys in first-seen order, returns their values in that order.
+        """
+        found = self.get_many(keys)
+        missing = [k for k in dict.fromkeys(keys) if k not in found]
+        if missing:
+            fresh = dict(zip(missing, compute(missing), strict=True))
+            self.put_many(fresh.items())
+            found.update(fresh)
+        return [found[k] for k in keys]
 
     def __contains__(self, key: object) -> bool:
         with self._lock:
