@@ -125,3 +125,17 @@ def test_calibration_refuses_a_folder_as_output(tmp_path: Path) -> None:
 def test_activations_need_an_embedder_built_for_calibration() -> None:
     with pytest.raises(ConfigError, match="expose_ffn"):
         E5OnnxEmbedder("int8").ffn_activations("hello")
+
+
+def test_calibration_refuses_an_unwritable_output_before_calibrating(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = subprocess.run(
+        [sys.executable, "-m", "nacre", "train", "smoothing", "--out", str(blocker / "factors.npz")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "cannot write the factors" in result.stderr and "Traceback" not in result.stderr
+    assert "calibrating" not in result.stderr

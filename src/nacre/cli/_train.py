@@ -106,6 +106,10 @@ def train_smoothing(
     console = Console(stderr=True)
     if out.exists() and out.is_dir():
         raise ConfigError(f"--out {out} is a folder; give a file name ending in .npz")
+    try:  # before the calibration, not after
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the factors to {out}: {exc.strerror or exc}") from None
     taxonomy = load_taxonomy()
     texts = calibration_texts([e.text for e in load_corpus(taxonomy.classifier_labels) if e.split == "train"])
     columns = (TextColumn("calibrating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
