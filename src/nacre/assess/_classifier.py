@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from nacre.assess._embed import Embedder
+from nacre.assess._embed import CachingEmbedder, Embedder
 from nacre.assess._heads import Heads, signal_features
 from nacre.assess._lru import LRUCache
 from nacre.assess._normalize import Normalized
@@ -121,8 +121,10 @@ class Classifier:
         return out
 
     def clear_cache(self) -> None:
-        """Forget the cached vectors."""
+        """Forget the cached vectors, the embedder's included."""
         self._vectors.clear()
+        if isinstance(self.embedder, CachingEmbedder):
+            self.embedder.clear_cache()
 
     def _embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """Embed texts, each distinct one once, through the recently-used cache."""

@@ -207,6 +207,10 @@ _COMMON = frozenset(
 )
 
 
+_LATIN = re.compile(r"[A-Za-z]")
+_MIXABLE = re.compile(r"[\u0370-\u03ff\u0400-\u052f\u0250-\u02af]")  # Greek, Cyrillic, IPA: Latin look-alikes
+
+
 def strip_invisible(text: str) -> str | None:
     """Remove zero-width, soft-hyphen and bidi-control characters."""
     cleaned = text.translate(_INVISIBLE)
@@ -220,14 +224,14 @@ def fold_confusables(text: str) -> str | None:
     does not count as obfuscation.
     """
     folded = unicodedata.normalize("NFKC", text)
-    if re.search(r"[A-Za-z]", folded):
+    if _LATIN.search(folded) and _MIXABLE.search(folded):  # else no word mixes scripts: skip the per-word pass
         folded = "".join(_fold_word(w) for w in re.split(r"(\s+)", folded))
     return folded if re.sub(r"\W", "", folded) != re.sub(r"\W", "", text) else None
 
 
 def _fold_word(word: str) -> str:
     # Only words that mix scripts are folded, so genuine Russian or Greek text is left alone.
-    if re.search(r"[A-Za-z]", word) and re.search(r"[\u0370-\u03ff\u0400-\u052f\u0250-\u02af]", word):
+    if _LATIN.search(word) and _MIXABLE.search(word):
         return word.translate(_CONFUSABLES)
     return word
 

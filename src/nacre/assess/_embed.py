@@ -7,7 +7,7 @@ import itertools
 import re
 import threading
 from collections.abc import Sequence
-from typing import Any, Protocol, get_args
+from typing import Any, Protocol, get_args, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +33,15 @@ class Embedder(Protocol):
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         """Embed texts; returns an array of shape ``(len(texts), dim)``."""
+        ...
+
+
+@runtime_checkable
+class CachingEmbedder(Protocol):
+    """An embedder that remembers work between calls and can forget it."""
+
+    def clear_cache(self) -> None:
+        """Forget everything remembered."""
         ...
 
 

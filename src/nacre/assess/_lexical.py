@@ -11,6 +11,7 @@ import itertools
 import math
 import re
 import zlib
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,28 +25,40 @@ _CJK_RUN = re.compile(r"[\u3400-\u9fff]+")
 SparseRow = tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]
 
 
-def grams(text: str) -> list[str]:
-    """Word unigrams and bigrams, character 3-5-grams inside words, and Chinese character 1-3-grams."""
+def gram_counts(text: str) -> Counter[str]:
+    """How often each feature gram occurs, in first-occurrence order.
+
+    The grams: word unigrams and bigrams, character 3-5-grams inside words, and Chinese character 1-3-grams. A
+    repeated word or Chinese run is expanded into its character grams once and counted, which keeps long, repetitive
+    texts cheap; the first-occurrence order still matches a left-to-right scan, so the feature vector's layout (and
+    its float sums) does not depend on this shortcut.
+    """
     lowered = text.lower()
     words = _WORD.findall(lowered)
-    out = [f"w:{w}" for w in words]
-    out += [f"b:{a} {b}" for a, b in itertools.pairwise(words)]
-    for word in words:
+    word_counts = Counter(words)
+    out: Counter[str] = Counter()
+    for word, k in word_counts.items():
+        out[f"w:{word}"] += k
+    for (a, b), k in Counter(itertools.pairwise(words)).items():
+        out[f"b:{a} {b}"] += k
+    for word, k in word_counts.items():
         padded = f"<{word}>"
         for n in (3, 4, 5):
-            out += [f"c:{padded[i : i + n]}" for i in range(max(1, len(padded) - n + 1))]
-    for run in _CJK_RUN.findall(lowered):
+            for i in range(max(1, len(padded) - n + 1)):
+                out[f"c:{padded[i : i + n]}"] += k
+    for run, k in Counter(_CJK_RUN.findall(lowered)).items():
         for n in (1, 2, 3):
-            out += [f"z:{run[i : i + n]}" for i in range(len(run) - n + 1)]
+            for i in range(len(run) - n + 1):
+                out[f"z:{run[i : i + n]}"] += k
     return out
 
 
 def sparse_row(text: str) -> SparseRow:
     """The L2-normalised, sublinear term-frequency vector of a text as (indices, values)."""
     counts: dict[int, int] = {}
-    for gram in grams(text):
+    for gram, count in gram_counts(text).items():
         index = zlib.crc32(gram.encode("utf-8")) % DIM
-        counts[index] = counts.get(index, 0) + 1
+        counts[index] = counts.get(index, 0) + count
     if not counts:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
     values = np.asarray([1.0 + math.log(c) for c in counts.values()], dtype=np.float32)
