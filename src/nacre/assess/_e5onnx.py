@@ -308,21 +308,22 @@ class E5OnnxEmbedder:
     def embed(self, texts: Sequence[str]) -> Vectors:
         """Embed with the ``query:`` prefix; returns L2-normalised rows."""
         out = np.zeros((len(texts), self._dim), dtype=np.float32)
-        per_text: list[list[list[int]]] = []
+        per_text: list[list[tuple[bytes, int]]] = []  # each text's windows as (digest, token count)
         by_key: dict[bytes, list[int]] = {}
         for text in texts:
             ids = self.token_ids(text)
             windows = [ids[start : start + self._window] for start in range(0, max(len(ids), 1), self._window)]
-            per_text.append(windows)
-            for window in windows:
-                by_key.setdefault(_digest(window), window)
+            keyed = [(_digest(window), len(window)) for window in windows]
+            per_text.append(keyed)
+            for (key, _), window in zip(keyed, windows, strict=True):
+                by_key.setdefault(key, window)
         keys = list(by_key)
         computed = self._runs.get_or_compute(keys, lambda missing: [self._run(by_key[k]) for k in missing])
         vectors = dict(zip(keys, computed, strict=True))
-        for row, windows in enumerate(per_text):
+        for row, keyed in enumerate(per_text):
             total = np.zeros(self._dim, dtype=np.float64)
-            for window in windows:
-                total += max(len(window), 1) * vectors[_digest(window)].astype(np.float64)
+            for key, count in keyed:
+                total += max(count, 1) * vectors[key].astype(np.float64)
             norm = float(np.linalg.norm(total))
             out[row] = total / norm if norm > 0 else total
         return out
