@@ -420,15 +420,43 @@ def collapse_doubled(text: str) -> str | None:
 
 
 def acrostic(text: str) -> str | None:
-    """Take the first character of each line of a poem-shaped text (藏头诗) when the text asks for it."""
+    """Read the heads of a poem-shaped text's lines when the text asks for it (藏头诗).
+
+    The first character of each line, or the first word when the text asks for words (an English acrostic of
+    whole words).
+    """
     cue = re.compile(
-        r"藏头|首字|第一个字|开头的字|first (letter|character|word)s? of each line|acrostic", re.IGNORECASE
+        r"藏头|首字|第一个字|开头的字|first (letter|character|word)s? of (each|every) line|acrostic", re.IGNORECASE
     )
-    if not cue.search(text):
+    found = cue.search(text)
+    if not found:
         return None
-    poem = [ln.strip() for ln in text.splitlines() if ln.strip() and len(ln.strip()) <= 40 and not cue.search(ln)]
+    # The poem is the paragraph with the most short lines; instructions around it are other paragraphs or cue lines.
+    paragraphs = [
+        [ln.strip() for ln in block.splitlines() if ln.strip() and len(ln.strip()) <= 60 and not cue.search(ln)]
+        for block in re.split(r"\n\s*\n", text)
+    ]
+    poem = max(paragraphs, key=len)
+    if re.search(r"first words?\b|首词|第一个词", text, re.IGNORECASE):
+        words = [ln.split()[0] for ln in poem]
+        return " ".join(words) if len(poem) >= 4 else None
+    poem = [ln for ln in poem if len(ln) <= 40]
     heads = "".join(ln[0] for ln in poem if ln[0].isalnum())
     return heads if len(poem) >= 4 and len(heads) >= 3 else None
+
+
+_INDEX_MARK = re.compile(r"[【\[(<{]\s*\d{1,3}\s*[】\])>}]")
+
+
+def strip_index_marks(text: str) -> str | None:
+    """Remove bracketed position numbers written after every character or word (``炸【1】弹【2】``, ``bomb(1)``)."""
+    marks = _INDEX_MARK.findall(text)
+    if len(marks) < 5:
+        return None
+    gaps = [len(piece.strip()) for piece in _INDEX_MARK.split(text)[1:-1]]
+    if not gaps or sorted(gaps)[len(gaps) // 2] > 4:
+        return None  # a numbered list or references, not a split sentence
+    return _INDEX_MARK.sub("", text)
 
 
 # Applied to the text in place (what they change is never meaningful content).
@@ -439,6 +467,7 @@ CLEANERS = (
 # Each adds a separate reading of the text to classify.
 DECODERS = (
     ("split_characters", join_split_characters),
+    ("index_marks", strip_index_marks),
     ("leetspeak", unleet),
     ("base64", decode_base64),
     ("hex", decode_hex),

@@ -1,8 +1,10 @@
 """Tier 1: normalise text, undo obfuscations, and notice jailbreak wrappers and framings.
 
-The result keeps the original and adds *readings*: the cleaned text, each decoded payload, and for very long
-messages the segments most likely to carry the real ask. The classifier scores every reading and keeps the
-riskiest, so a decoder that fires by mistake costs a little time but never hides anything.
+The result keeps the original and adds *readings*: the cleaned text, each decoded payload, the parts of a wrapped
+message that may carry its ask (a quoted passage the reader is told to unscramble, the text after a short label, a
+list item singled out for answering, the request without its "refute this" clause), and for very long messages the
+segments most likely to carry the real ask. The classifier scores every reading and keeps the riskiest, so an
+extraction that fires by mistake costs a little time but never hides anything.
 """
 
 from __future__ import annotations
@@ -97,7 +99,8 @@ class Normalized:
     Attributes:
         original: The text as received.
         text: The text with invisible characters removed and look-alike letters folded.
-        readings: Extra readings to classify: decoded payloads, and for long texts their riskiest segments.
+        readings: Extra readings to classify: decoded payloads, the parts of a wrapped message that may carry its
+            ask, and for long texts their riskiest segments.
         signals: What was undone or noticed.
         lang: ``zh`` if the text is mostly Chinese, else ``en``.
     """
@@ -166,6 +169,110 @@ def long_text_segments(text: str, limit: int = MAX_SEGMENTS) -> tuple[list[str],
     return [unique[i][:600] for i in chosen], padded
 
 
+_ITEM_START = re.compile(r"(?:^|(?<=\s))(\d{1,3})\s*[.)、．]\s*")
+_ITEM_MARK = re.compile(r"\([^()\n]{1,6}\)|\[[^\]\n]{1,8}\]|【[^】\n]{1,8}】|[^\w\s\"“「'‘(（\[【]{1,3}")
+_PICK_NUMBER = re.compile(
+    r"\b(?:answer|respond to|reply to|address|only)\b[^.\n]{0,30}?\b(?:question|item|number|no\.|#)\s*(\d{1,3})\b"
+    r"|(?:只|仅)?(?:回答|回复)[^。\n]{0,6}?第\s*(\d{1,3})\s*(?:个|题|条|项|问)",
+    re.IGNORECASE,
+)
+
+
+def _list_items(text: str) -> dict[int, str]:
+    """The items of a numbered list (1, 2, 3, ... in order, inline or one per line): number -> item text."""
+    starts: list[tuple[int, int, int]] = []  # (number, start of the number, start of the body)
+    for match in _ITEM_START.finditer(text):
+        number = int(match.group(1))
+        if number == (starts[-1][0] + 1 if starts else 1):
+            starts.append((number, match.start(), match.end()))
+    items: dict[int, str] = {}
+    for i, (number, _, body) in enumerate(starts):
+        stop = starts[i + 1][1] if i + 1 < len(starts) else len(text)
+        line = text[body:stop].split("\n", 1)[0].strip()
+        if line:
+            items[number] = line[:600]
+    return items
+
+
+def singled_out_item(text: str) -> str | None:
+    """The item of a numbered list that the text singles out for answering, without its marker.
+
+    An item is singled out when an instruction names its number ("only answer question 40", "只回答第40题"), or when
+    it alone starts with a marker such as ``(!)``, ``*`` or ``【重点】`` that no other item carries.
+    """
+    items = _list_items(text)
+    if len(items) < 5:
+        return None
+    for match in _PICK_NUMBER.finditer(text):
+        number = int(match.group(1) or match.group(2))
+        if number in items:
+            return items[number]
+    marked: dict[str, list[int]] = {}
+    for number, item in items.items():
+        mark = _ITEM_MARK.match(item)
+        if mark:
+            marked.setdefault(mark.group(0), []).append(number)
+    lone = [numbers[0] for numbers in marked.values() if len(numbers) == 1]
+    if len(lone) != 1 or len(marked) > 2:
+        return None
+    item = items[lone[0]]
+    rest = _ITEM_MARK.sub("", item, count=1).strip()
+    return rest or None
+
+
+# Pairs of any length are matched, so that a short quotation never lends its closing mark to the next one.
+_QUOTED = re.compile(r"“([^“”]*)”|\"([^\"\n]*)\"|「([^「」]*)」|『([^『』]*)』")
+_WORDS = re.compile(r"[A-Za-z][A-Za-z'-]*")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _substantial(passage: str) -> bool:
+    """Long enough to be a request of its own: at least four words or eight CJK characters."""
+    return len(_WORDS.findall(passage)) >= 4 or len(_CJK.findall(passage)) >= 8
+
+
+def quoted_passages(text: str) -> list[str]:
+    """Quoted passages long enough to be a request of their own (at least four words or eight CJK characters)."""
+    out: list[str] = []
+    for match in _QUOTED.finditer(text):
+        passage = next((group for group in match.groups() if group), "").strip()
+        if len(passage) <= 600 and _substantial(passage) and passage not in out:
+            out.append(passage)
+    return out
+
+
+_REORDER_CUE = re.compile(
+    r"\b(scrambl|shuffl|jumbl|unscrambl|rearrang|reorder)\w*|\b(word|random|wrong|mixed[- ]up) order\b|out of order"
+    r"|打乱|乱序|语序|顺序|重新排列|重排|颠倒",
+    re.IGNORECASE,
+)
+_LABELLED = re.compile(r"^[^\S\n]*[^:：\n]{1,16}[:：][^\S\n]*(\S[^\n]{3,600})$", re.MULTILINE)
+
+
+def labelled_passages(text: str) -> list[str]:
+    """What follows a short label on its own line ("Question: ...", "角色甲的问题：..."), when long enough to be a request."""
+    out: list[str] = []
+    for match in _LABELLED.finditer(text):
+        passage = match.group(1).strip()
+        if _substantial(passage) and passage not in out:
+            out.append(passage)
+    return out
+
+
+_CLAUSE_SPLIT = re.compile(r"(?<=[,.;!?，。；！？\n])")
+
+
+def without_refute_framing(text: str) -> str | None:
+    """The text without the clauses that ask to refute or debunk it, or ``None`` when nothing substantial is left."""
+    refute = next(pattern for kind, pattern, _ in _WRAPPERS if kind == "refute")
+    clauses = _CLAUSE_SPLIT.split(text)
+    kept = [c for c in clauses if not refute.search(c)]
+    if len(kept) == len(clauses):
+        return None
+    rest = "".join(kept).strip().rstrip(",，;；")
+    return rest if len(_WORDS.findall(rest)) >= 3 or len(_CJK.findall(rest)) >= 6 else None
+
+
 def normalize(text: str) -> Normalized:
     """Run tier 1 on one message.
 
@@ -191,11 +298,23 @@ def normalize(text: str) -> Normalized:
         if decoded is not None and decoded.strip() and decoded != clean:
             readings.append(decoded)
             signals.append(Signal(kind=kind, detail=decoded.strip()[:40], jailbreak=True))
-    signals.extend(wrapper_signals(clean))
+    wrappers = wrapper_signals(clean)
+    signals.extend(wrappers)
+    extracted: list[str] = []
+    if wrappers:
+        # Read alone, reported speech loses the context that makes it harmless ("my boss said 'nobody would hire
+        # you'"), so quotations count only where a jailbreak is evident or the reader is told to unscramble them.
+        if any(s.jailbreak for s in wrappers) or _REORDER_CUE.search(clean):
+            extracted.extend(quoted_passages(clean))
+        extracted.extend(labelled_passages(clean))
+        if any(s.kind == "refute" for s in wrappers):
+            extracted.append(without_refute_framing(clean) or "")
+    extracted.append(singled_out_item(clean) or "")
     if len(clean) > LONG_TEXT_CHARS:
         segments, padded = long_text_segments(clean)
-        readings.extend(segments)
+        extracted.extend(segments)
         signals.append(Signal(kind="long_text", detail=f"{len(clean)} chars", jailbreak=padded))
+    readings.extend(dict.fromkeys(r for r in extracted if r and r != clean and r not in readings))
     return Normalized(
         original=text, text=clean, readings=tuple(readings), signals=tuple(signals), lang=detect_lang(clean)
     )
