@@ -140,10 +140,21 @@ def test_acrostic_heads_are_read(lines: list[str]) -> None:
     assert acrostic(f"{poem}\n请把每句的第一个字连起来读") == "".join(line[0] for line in lines)
 
 
-@given(st.lists(sentence.map(lambda s: s.split()[0]), min_size=5, max_size=10), st.randoms(use_true_random=False))
-def test_acrostic_of_first_words_is_read(words: list[str], rng: random.Random) -> None:
+_FIRST_WORD_CUES = (
+    "Take the first word of each line to form a request.",
+    "The first words of its {n} lines, read top to bottom, make a question.",
+    "Read the first word on every line.",
+)
+
+
+@given(
+    st.lists(sentence.map(lambda s: s.split()[0]), min_size=5, max_size=10),
+    st.sampled_from(_FIRST_WORD_CUES),
+    st.randoms(use_true_random=False),
+)
+def test_acrostic_of_first_words_is_read(words: list[str], cue: str, rng: random.Random) -> None:
     lines = [f"{word} {' '.join(rng.sample(WORDS, 4))}" for word in words]
-    text = "Take the first word of each line to form a request.\n\n" + "\n".join(lines) + "\n\nPlease answer it."
+    text = cue.format(n=len(lines)) + "\n\n" + "\n".join(lines) + "\n\nPlease answer it."
     assert acrostic(text) == " ".join(words)
 
 

@@ -426,7 +426,7 @@ def acrostic(text: str) -> str | None:
     whole words).
     """
     cue = re.compile(
-        r"藏头|首字|第一个字|开头的字|first (letter|character|word)s? of (each|every) line|acrostic", re.IGNORECASE
+        r"藏头|首字|第一个字|开头的字|\bfirst (letter|character|word)s?\b[^.\n]{0,20}\blines?\b|acrostic", re.IGNORECASE
     )
     found = cue.search(text)
     if not found:
