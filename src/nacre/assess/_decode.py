@@ -428,8 +428,7 @@ def acrostic(text: str) -> str | None:
     cue = re.compile(
         r"藏头|首字|第一个字|开头的字|\bfirst (letter|character|word)s?\b[^.\n]{0,20}\blines?\b|acrostic", re.IGNORECASE
     )
-    found = cue.search(text)
-    if not found:
+    if not cue.search(text):
         return None
     # The poem is the paragraph with the most short lines; instructions around it are other paragraphs or cue lines.
     paragraphs = [
