@@ -103,7 +103,8 @@ def main() -> None:
                 totals[lang].extend(results)
             print_row(name, lang, results)
     for lang in ("en", "zh"):
-        print_row("all but direct", lang, totals[lang])
+        if totals[lang]:
+            print_row("all but direct", lang, totals[lang])
     print(f"{time.perf_counter() - started:.0f} s")
 
 
