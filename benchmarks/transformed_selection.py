@@ -22,11 +22,9 @@ Run: .venv/bin/python benchmarks/transformed_selection.py [--per-group N] [--see
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import sys
 import time
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -35,18 +33,13 @@ from sklearn.metrics import roc_auc_score
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _evalsets import rate, run
+from assess_selection import PLAIN_ANSWER_BOUND, selection_set
 from nacre.assess import Assessor, load_heads
 from nacre.attack.transforms import transforms
 from nacre.conversation import Conversation
 from nacre.errors import ConfigError
 
-PLAIN_ANSWER_BOUND = 0.07
 NEUTRAL_REPLY = {"en": "Here is some general background on that.", "zh": "这是关于这个话题的一些一般背景。"}
-
-
-def selection_set() -> list[dict]:
-    path = resources.files("nacre.data").joinpath("devsets/selection.jsonl")
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def sample(rows: list[dict], per_group: int, seed: int) -> list[dict]:

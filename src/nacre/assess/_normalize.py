@@ -226,9 +226,9 @@ _WORDS = re.compile(r"[A-Za-z][A-Za-z'-]*")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
-def _substantial(passage: str) -> bool:
-    """Long enough to be a request of its own: at least four words or eight CJK characters."""
-    return len(_WORDS.findall(passage)) >= 4 or len(_CJK.findall(passage)) >= 8
+def _substantial(passage: str, words: int = 4, cjk: int = 8) -> bool:
+    """Long enough to be a request of its own: at least ``words`` English words or ``cjk`` CJK characters."""
+    return len(_WORDS.findall(passage)) >= words or len(_CJK.findall(passage)) >= cjk
 
 
 def quoted_passages(text: str) -> list[str]:
@@ -270,7 +270,7 @@ def without_refute_framing(text: str) -> str | None:
     if len(kept) == len(clauses):
         return None
     rest = "".join(kept).strip().rstrip(",，;；")
-    return rest if len(_WORDS.findall(rest)) >= 3 or len(_CJK.findall(rest)) >= 6 else None
+    return rest if _substantial(rest, words=3, cjk=6) else None
 
 
 def normalize(text: str) -> Normalized:
