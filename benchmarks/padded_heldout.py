@@ -9,7 +9,9 @@ For each language it prints, through the whole assessor (tier 1 and the conversa
 the harm probability and, at the assessor's own decision, the recall on harmful examples and the share of benign
 ones flagged; the same figures on the unpadded texts come first, for comparison.
 
-Run: .venv/bin/python benchmarks/padded_heldout.py [--heads DIR] [--seed N]
+Run: .venv/bin/python benchmarks/padded_heldout.py [--heads DIR] [--seed N] [--skip-source FILE ...]
+(--skip-source leaves a corpus file's held-out examples out, as texts and as padding: to compare heads trained
+with a new slice against the old ones on the set the old ones were checked on)
 """
 
 from __future__ import annotations
@@ -67,9 +69,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--heads", type=Path, help="evaluate heads from this folder instead of the shipped ones")
     parser.add_argument("--seed", type=int, default=16, help="seed for building the padded set (default 16)")
+    parser.add_argument(
+        "--skip-source", action="append", default=[], help="leave out held-out examples from this corpus file"
+    )
     args = parser.parse_args()
     assessor = Assessor.default(heads=load_heads(args.heads))
-    held = [e for e in load_corpus(assessor.taxonomy.classifier_labels) if e.split == "heldout"]
+    held = [
+        e
+        for e in load_corpus(assessor.taxonomy.classifier_labels)
+        if e.split == "heldout" and e.source not in args.skip_source
+    ]
     items = padded(held, args.seed)
     chars = np.mean([len(text) for _, text in items])
     print(f"{len(items)} held-out examples; padded to a mean of {chars:.0f} characters")

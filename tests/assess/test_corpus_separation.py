@@ -118,6 +118,38 @@ def test_selection_set_keeps_its_distance_from_the_corpus(
     assert score < 0.45, f"corpus line {line!r} is too close to selection item {item!r} ({score:.2f})"
 
 
+def _user_turns(*parts: str) -> list[str]:
+    return [
+        str(m["content"])
+        for r in _jsonl(*parts)
+        for m in r["messages"]  # type: ignore[attr-defined]
+        if m["role"] == "user"
+    ]
+
+
+def test_multiturn_dev_set_is_well_formed() -> None:
+    rows = _jsonl("devsets", "multiturn_dev.jsonl")
+    assert len({r["id"] for r in rows}) == len(rows) == 82
+    labels = {*load_taxonomy().classifier_labels, "none"}
+    for r in rows:
+        messages: list[dict[str, str]] = r["messages"]  # type: ignore[assignment]
+        roles = [m["role"] for m in messages]
+        assert roles == ["user", "assistant"] * (len(roles) // 2), r["id"]
+        assert r["category"] in labels
+        if r["kind"] == "decomposed_attack":
+            assert 0 <= int(r["harmful_from_turn"]) < len(roles) // 2  # type: ignore[call-overload]
+        else:
+            assert r["kind"] == "benign" and "harmful_from_turn" not in r
+
+
+def test_multiturn_dev_set_keeps_its_distance_from_the_evaluation_set(corpus: list[str]) -> None:
+    dev = _user_turns("devsets", "multiturn_dev.jsonl")
+    score, item, turn = max_similarity(dev, _user_turns("multiturn", "conversations.jsonl"))
+    assert score < 0.5, f"development turn {item!r} is too close to evaluation turn {turn!r} ({score:.2f})"
+    score, item, line = max_similarity(dev, corpus)
+    assert score < 0.5, f"corpus line {line!r} is too close to development turn {item!r} ({score:.2f})"
+
+
 @pytest.mark.parametrize("name", ["strata-sword", "xstest", "harmbench", "advbench"])
 def test_selection_set_copies_no_public_set(selection: list[dict[str, object]], name: str) -> None:
     texts = [turn for item in load_items(name) for turn in item.turns]
