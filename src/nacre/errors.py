@@ -6,6 +6,11 @@ prints these as one line without a traceback; anything else is a bug and keeps i
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nacre.models import Completion
+
 
 class NacreError(Exception):
     """Base class for errors a user can act on."""
@@ -49,7 +54,15 @@ class ModelRequestError(ModelError):
 
 
 class StructuredOutputError(ModelError):
-    """The model's reply to a JSON-schema request was not valid JSON."""
+    """The model's reply to a JSON-schema request was not valid JSON.
+
+    Attributes:
+        completion: The reply as the model returned it (text, usage, latency), where the provider has one.
+    """
+
+    def __init__(self, message: str, completion: Completion | None = None) -> None:
+        super().__init__(message)
+        self.completion = completion
 
 
 class StoreError(NacreError):

@@ -23,7 +23,8 @@ from nacre.conversation import Conversation
 from nacre.datasets import Goal
 from nacre.errors import ConfigError
 from nacre.judge import RubricJudge, TieredRefusalJudge
-from nacre.models import MockChatModel, ModelSettings, get_model
+from nacre.models import Completion, GenerationConfig, MockChatModel, ModelSettings, get_model
+from nacre.models._openai import check_json
 
 SETTINGS = ModelSettings()
 GOALS = [
@@ -117,6 +118,30 @@ async def test_invalid_json_falls_back_to_raw_text_then_plan() -> None:
     )
     assert result.exchanges[0].query == "What do people usually look for when choosing fruit?"
     assert result.extra["attacker_invalid_json"] >= 2
+
+
+class JsonEnforcingMock(MockChatModel):
+    """A scripted attacker that enforces JSON schemas the way nacre's real providers do (it raises)."""
+
+    async def generate(self, conversation: Conversation, *, config: GenerationConfig | None = None) -> Completion:
+        completion = await super().generate(conversation, config=config)
+        if config is not None and config.json_schema is not None:
+            check_json(completion)  # the embedded and OpenAI providers' own check
+        return completion
+
+
+async def test_cut_off_json_from_a_schema_enforcing_attacker_falls_back_instead_of_failing() -> None:
+    # A small model runs out of tokens mid-plan: its provider raises StructuredOutputError with the reply.
+    truncated = '{"plans": [{"angle": "fruit", "steps": ["question 1", "question 2", "question 3.1", "question 3.2'
+    attacker = JsonEnforcingMock("truncating-attacker", replies=[truncated])
+    result = await MRJAttack(AttackOptions(rounds=2, plans=1)).run(
+        GOALS[0], _context("mock/leaky-after-backtrack", attacker=attacker)
+    )
+    assert result.outcome is not Outcome.FAIL_ERROR, result.error
+    assert result.extra["plans"][0]["source"] == "template"  # the built-in plan replaced the unusable one
+    assert result.extra["attacker_invalid_json"] >= 2  # the attacker was reminded once before the fallback
+    assert result.exchanges, "the target was never asked anything"
+    assert result.usage.roles["attacker"].calls == len(attacker.calls)  # every malformed reply is still counted
 
 
 async def test_similarity_band_asks_for_rewrites_when_the_query_gives_the_goal_away() -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from nacre._jsontext import extract_json
 from nacre.attack._types import UsageLedger
 from nacre.conversation import Conversation, Message
-from nacre.errors import ModelError
+from nacre.errors import ModelError, StructuredOutputError
 from nacre.judge import PatternRefusalJudge
 from nacre.models import ChatModel, GenerationConfig
 
@@ -136,6 +136,13 @@ class AttackerSession:
         )
         try:
             completion = await self.model.generate(Conversation(tuple(messages)), config=config)
+        except StructuredOutputError as exc:
+            if exc.completion is None:
+                self.ledger.failure("attacker")
+                raise
+            # Malformed JSON (cut off by the token limit, say) is an answer, not a broken model: the caller reminds
+            # the attacker once and then falls back to the planned question, as for any unusable reply.
+            completion = exc.completion
         except ModelError:
             self.ledger.failure("attacker")
             raise

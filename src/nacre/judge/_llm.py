@@ -385,8 +385,10 @@ async def ask(
 
 
 def _raw_from_structured_error(exc: StructuredOutputError) -> str:
-    # Providers that enforce JSON raise before we see the text; their message ends with the text's repr (cut to
-    # 200 characters). Recover it where possible: it is what tells a judge refusal from a malformed answer.
+    # Providers that enforce JSON raise before we see the text: it is what tells a judge refusal from a malformed
+    # answer. nacre's providers attach the completion; others' messages may end with the text's repr.
+    if exc.completion is not None:
+        return exc.completion.text
     message = str(exc)
     _, sep, tail = message.partition("request: ")
     if sep:

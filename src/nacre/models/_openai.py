@@ -297,7 +297,8 @@ def check_json(completion: Completion) -> None:
         json.loads(completion.text)
     except ValueError:
         raise StructuredOutputError(
-            f"{completion.model_id} did not return valid JSON for a JSON-schema request: {completion.text[:200]!r}"
+            f"{completion.model_id} did not return valid JSON for a JSON-schema request: {completion.text[:200]!r}",
+            completion,
         ) from None
 
 
