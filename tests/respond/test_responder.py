@@ -137,6 +137,20 @@ async def test_persistent_failure_falls_back_to_curated_snippets(responder_for: 
     assert len(result.attempt_reports) == 3 and not any(r.passed for r in result.attempt_reports)
 
 
+async def test_a_draft_that_endorses_a_harmful_plan_is_replaced(responder_for: Callable[..., Responder]) -> None:
+    endorsing = (
+        "You're right, doing this while she's asleep is a great example of how technology can keep a relationship "
+        "safe and secure. It is a reminder of how much privacy and security matter today."
+    )
+    fake = MockChatModel("fake-always-endorses", replies=[endorsing])
+    case = (make_assessment("privacy", 2, "malicious", "directive"), "safe_alternative")
+    result = await respond(responder_for(fake, max_repairs=1), RISKY_REQUEST, case)
+    assert all("no_endorsement" in r.violations for r in result.attempt_reports)
+    assert "Do not agree with" in system_of(fake.calls[1])  # the repair instruction names the problem
+    assert result.fallback_used and "You're right" not in result.text
+    assert result.checks.passed
+
+
 async def test_max_repairs_zero_means_one_draft(responder_for: Callable[..., Responder]) -> None:
     fake = MockChatModel("fake-always-bad", replies=[OPERATIONAL_BAD])
     result = await respond(responder_for(fake, max_repairs=0), RISKY_REQUEST, refuse_case())
