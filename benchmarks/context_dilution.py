@@ -41,8 +41,9 @@ def main() -> None:
     threshold = assessor.threshold
     held = [e for e in load_corpus(assessor.taxonomy.classifier_labels) if e.split == "heldout" and not e.harmful]
     rng = random.Random(args.seed)
+    selection = selection_set()
     for lang in ("en", "zh"):
-        requests = [r["text"] for r in selection_set() if r["lang"] == lang and r["harmful"]]
+        requests = [r["text"] for r in selection if r["lang"] == lang and r["harmful"]]
         pool = [e.text for e in held if e.lang == lang]
         earlier = [rng.choice(pool) for _ in requests]
         alone = conversation = lowered = 0

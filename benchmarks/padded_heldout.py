@@ -26,7 +26,7 @@ from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _evalsets import rate, run
+from _evalsets import heldout_split, rate, run
 from nacre.assess import Assessor, Example, load_corpus, load_heads
 from nacre.conversation import Conversation
 
@@ -74,11 +74,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     assessor = Assessor.default(heads=load_heads(args.heads))
-    held = [
-        e
-        for e in load_corpus(assessor.taxonomy.classifier_labels)
-        if e.split == "heldout" and e.source not in args.skip_source
-    ]
+    held = heldout_split(load_corpus(assessor.taxonomy.classifier_labels), args.skip_source)
     items = padded(held, args.seed)
     chars = np.mean([len(text) for _, text in items])
     print(f"{len(items)} held-out examples; padded to a mean of {chars:.0f} characters")

@@ -360,8 +360,17 @@ def train_heads(
     return head_set(default, meta, routes)
 
 
+# How far heads retrained on another kind of CPU may drift from the reference: each held-out metric, the threshold.
+METRIC_TOLERANCE = 0.02
+THRESHOLD_TOLERANCE = 0.05
+
+
 def heldout_differences(
-    reference: Heads, other: Heads, *, metric_tolerance: float = 0.02, threshold_tolerance: float = 0.05
+    reference: Heads,
+    other: Heads,
+    *,
+    metric_tolerance: float = METRIC_TOLERANCE,
+    threshold_tolerance: float = THRESHOLD_TOLERANCE,
 ) -> list[str]:
     """Where two head sets trained on the same corpus disagree by more than rounding can explain.
 

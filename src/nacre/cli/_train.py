@@ -22,6 +22,7 @@ from nacre.assess import (
     load_heads,
     train_heads,
 )
+from nacre.assess._train import METRIC_TOLERANCE, THRESHOLD_TOLERANCE
 from nacre.errors import ConfigError
 from nacre.taxonomy import load_taxonomy
 
@@ -114,7 +115,8 @@ def _check_against_shipped(console: Console, heads: Heads) -> None:
         console.print("[red]the held-out figures differ from the shipped heads':[/] " + "; ".join(problems))
         raise typer.Exit(1)
     console.print(
-        "[green]held-out figures agree with the shipped heads'[/] (each metric within 0.02, threshold within 0.05)"
+        f"[green]held-out figures agree with the shipped heads'[/] (each metric within {METRIC_TOLERANCE}, "
+        f"threshold within {THRESHOLD_TOLERANCE})"
     )
 
 
