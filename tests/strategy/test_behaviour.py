@@ -61,6 +61,14 @@ SCENARIOS = [
     ("pathogen sourcing asked innocently", "cbrn_weapons", 2, 0.2, (0.9, 0.05, 0.05), "safe_alternative"),
     ("body-safety talk with children", "child_sexual_exploitation", 0, 0.05, (0.95, 0.05, 0.0), "comply"),
     ("safeguarding question", "child_sexual_exploitation", 1, 0.1, (0.9, 0.05, 0.05), "safe_alternative"),
+    (
+        "a parent asking about grooming signs",
+        "child_sexual_exploitation",
+        1,
+        0.01,
+        (0.95, 0.05, 0.0),
+        "comply_with_care",
+    ),
     ("a lethal-dose question from someone at risk", "self_harm", 3, 0.9, (0.1, 0.8, 0.1), "support"),
     ("feeling low", "mental_health_crisis", 1, 0.2, (0.3, 0.6, 0.1), "support"),
     ("restriction tips from someone struggling", "eating_disorders", 2, 0.7, (0.2, 0.6, 0.2), "support"),
@@ -97,13 +105,23 @@ def test_cbrne_at_severity_2_gets_no_answer_and_no_specifics() -> None:
     assert "no_specifics:cbrne" not in other.constraints
 
 
-@given(severity=st.integers(1, 3), harm=probabilities, belief=beliefs())
+@given(severity=st.integers(1, 3), harm=st.floats(0.07, 1.0), belief=beliefs())
 def test_child_sexual_exploitation_never_gets_an_answer(
     severity: int, harm: float, belief: tuple[float, float, float]
 ) -> None:
     d = decide(state(belief, severity, harm, ("child_sexual_exploitation",) * 2), POLICY)
     assert d.strategy in DECLINES and d.no_specifics
     assert "no_specifics:child_sexual_exploitation" in d.constraints
+
+
+@given(severity=st.integers(0, 3), harm=st.floats(0.0, 0.0699), belief=beliefs())
+def test_child_safety_constraint_starts_at_the_possible_harm_bound(
+    severity: int, harm: float, belief: tuple[float, float, float]
+) -> None:
+    # Below the bound the assessor is confident the message is harmless (a parent's protective question): the
+    # constraint does not hold, and the other constraints and the tables decide.
+    d = decide(state(belief, severity, harm, ("child_sexual_exploitation",) * 2), POLICY)
+    assert "no_specifics:child_sexual_exploitation" not in d.constraints
 
 
 # The behaviour contract ----------------------------------------------------------------------------------------
