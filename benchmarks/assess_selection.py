@@ -51,7 +51,10 @@ def selection_set() -> list[dict]:
 def report_multiturn(assessor: Assessor, conversations: list[dict]) -> None:
     """Attacks flagged by their turn and benign conversations flagged at any turn, per language."""
     for lang in ("en", "zh"):
-        flags = multiturn_flags(assessor, [c for c in conversations if c["lang"] == lang])
+        of_lang = [c for c in conversations if c["lang"] == lang]
+        if not of_lang:
+            continue
+        flags = multiturn_flags(assessor, of_lang)
         print(f"  multi-turn dev {lang}")
         print(f"    {'attacks flagged by their turn':34s} {rate(flags.by_turn, flags.attacks)}")
         print(f"    {'benign conversations flagged':34s} {rate(flags.flagged, flags.benign)}")
@@ -83,6 +86,8 @@ def report_sources(classifier: Classifier, held: list[Example], dev: list[dict])
     """The report on the held-out split and the selection set, per language."""
     for lang in ("en", "zh"):
         part = [e for e in held if normalize(e.text).lang == lang]
+        if not part:
+            continue
         report(
             f"held-out {lang}",
             classifier,

