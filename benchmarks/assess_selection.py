@@ -86,15 +86,14 @@ def report_sources(classifier: Classifier, held: list[Example], dev: list[dict])
     """The report on the held-out split and the selection set, per language."""
     for lang in ("en", "zh"):
         part = [e for e in held if normalize(e.text).lang == lang]
-        if not part:
-            continue
-        report(
-            f"held-out {lang}",
-            classifier,
-            [e.text for e in part],
-            [e.harmful for e in part],
-            [e.user_type for e in part],
-        )
+        if part:
+            report(
+                f"held-out {lang}",
+                classifier,
+                [e.text for e in part],
+                [e.harmful for e in part],
+                [e.user_type for e in part],
+            )
         rows = [r for r in dev if r["lang"] == lang]
         if rows:
             report(f"selection set {lang}", classifier, [r["text"] for r in rows], [r["harmful"] for r in rows], None)

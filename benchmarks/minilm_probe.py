@@ -26,7 +26,6 @@ import argparse
 import json
 import struct
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -172,12 +171,17 @@ class Concatenated:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, help="keep the probe's heads in this folder (default: a temporary one)")
+    parser.add_argument("--out", type=Path, help="keep the probe's heads in this folder (default: not kept)")
     parser.add_argument(
         "--english-only", action="store_true", help="train on the English examples and report English only"
     )
     args = parser.parse_args()
     model_folder()  # fail before minutes of work if MiniLM is not installed
+    if args.out is not None:
+        try:
+            args.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SystemExit(f"error: cannot write the heads to {args.out}: {exc.strerror or exc}") from None
     taxonomy = load_taxonomy()
     corpus = load_corpus(taxonomy.classifier_labels)
     langs = ("en",) if args.english_only else ("en", "zh")
@@ -188,8 +192,8 @@ def main() -> None:
     features = featurize([e.text for e in corpus], embedder)
     heads = fit_heads(corpus, embedder, taxonomy.classifier_labels, config=TrainConfig(), features=features)
     print(f"embedded and trained in {time.perf_counter() - start:.0f} s; threshold {heads.thresholds['harmful']:.3f}")
-    with tempfile.TemporaryDirectory() as scratch:
-        heads.save(args.out or Path(scratch))
+    if args.out is not None:
+        heads.save(args.out)
     held = [e for e in corpus if e.split == "heldout"]
     dev = [r for r in selection_set() if r["lang"] in langs]
     conversations = [c for c in packaged("devsets/multiturn_dev.jsonl") if c["lang"] in langs]
