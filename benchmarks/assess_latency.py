@@ -1,7 +1,7 @@
 """Latency of the fast path (tiers 1-2) per turn, and batched throughput, on this machine.
 
 Uses the corpus's held-out split as realistic input (mixed English and Chinese, short and long).
-Run: .venv/bin/python benchmarks/assess_latency.py
+Run: .venv/bin/python benchmarks/assess_latency.py [--n N] [--heads DIR]
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ import argparse
 import statistics
 import sys
 import time
+from pathlib import Path
 
-from nacre.assess import Assessor, load_corpus, normalize
+from nacre.assess import Assessor, load_corpus, load_heads, normalize
 from nacre.conversation import Conversation
 
 
@@ -23,8 +24,9 @@ def pct(values: list[float], q: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=300, help="messages to time (default 300)")
+    parser.add_argument("--heads", type=Path, help="time heads from this folder instead of the shipped ones")
     args = parser.parse_args()
-    assessor = Assessor.default()
+    assessor = Assessor.default(heads=load_heads(args.heads))
     texts = [e.text for e in load_corpus(assessor.taxonomy.classifier_labels) if e.split == "heldout"][: args.n]
     assessor.assess_sync(Conversation.from_text("warm up"))
 

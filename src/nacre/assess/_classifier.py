@@ -28,7 +28,8 @@ class Scores:
         user_type: Probability per user type.
         interaction: Probability per interaction type.
         reading: Index of the reading that was riskiest (0 is the cleaned text itself).
-        vector: The embedding of the cleaned text (for similarity between turns).
+        vector: The embedding of the cleaned text (for similarity between turns; the last layer's part only when
+            the embedder also reads an earlier layer).
     """
 
     harm: float
@@ -100,6 +101,8 @@ class Classifier:
         with self._one_blas_thread():
             probs = self.heads.predict_texts(x, texts, [items[o].lang for o in owners])
         harm = probs["harmful"][:, 1]
+        # An embedder that stacks several layers' vectors says which leading part turn-to-turn similarity compares.
+        similar: int = getattr(self.embedder, "similarity_dim", None) or emb.shape[1]
         out: list[Scores] = []
         start = 0
         for item in items:
@@ -114,7 +117,7 @@ class Classifier:
                     user_type=self._dist("user_type", probs, best),
                     interaction=self._dist("interaction", probs, best),
                     reading=best - start,
-                    vector=emb[start],
+                    vector=emb[start, :similar],
                 )
             )
             start += count

