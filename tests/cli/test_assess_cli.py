@@ -128,3 +128,10 @@ def test_train_refuses_an_unknown_embedder_before_making_the_folder(tmp_path: Pa
     result = nacre("train", "assess", "--embedder", "word2vec", "--out", str(tmp_path / "heads"))
     assert_one_line_error(result, "unknown embedder 'word2vec'")
     assert not (tmp_path / "heads").exists()
+
+
+def test_train_check_refuses_another_embedder_before_training(tmp_path: Path) -> None:
+    other = "multilingual-e5-small-q4/onnxruntime-smooth+layer4-v1"
+    result = nacre("train", "assess", "--embedder", other, "--check", "--out", str(tmp_path / "heads"))
+    assert_one_line_error(result, "--check compares with the shipped heads")
+    assert not (tmp_path / "heads").exists()

@@ -58,7 +58,13 @@ def train_assess(
     there --check compares the held-out figures and the threshold instead, within stated tolerances.
     """
     console = Console(stderr=True)
-    embedder = embedder_named(embedder_name or load_heads().embedder)  # an unknown name fails before any folder exists
+    shipped = load_heads().embedder
+    embedder = embedder_named(embedder_name or shipped)  # an unknown name fails before any folder exists
+    if check and embedder.name != shipped:
+        raise ConfigError(
+            f"--check compares with the shipped heads, which read {shipped}; heads trained on {embedder.name} "
+            "have nothing to match: leave out --check or --embedder"
+        )
     target = out or Path("assessor-heads")
     try:  # before minutes of training, not after
         target.mkdir(parents=True, exist_ok=True)
