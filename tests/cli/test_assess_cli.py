@@ -38,6 +38,14 @@ def test_assess_text_table_and_conversation_file(tmp_path: Path) -> None:
     result = nacre("assess", "--conversation", str(conv), "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["conversation"]["harmful"] is True
+    shown = nacre("assess", "--conversation", str(conv), env={"COLUMNS": "80"})
+    assert shown.returncode == 0, shown.stderr
+    # Fields down, scopes across: every label stays whole in an 80-column terminal.
+    lines = shown.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    assert "latest turn" in lines[2] and "conversation" in lines[2]
+    for field in ("verdict", "category", "severity", "user type", "interaction", "signals", "tier"):
+        assert any(line.startswith(f"│ {field} ") for line in lines), field
 
 
 def test_batch_keeps_fields_adds_assessment_and_skips_bad_lines(tmp_path: Path) -> None:

@@ -83,24 +83,29 @@ def assess(
     _print(result, assessor, multi_turn=len(conv.user_turns) > 1)
 
 
-def _row(table: Table, label: str, a: RiskAssessment, assessor: Assessor) -> None:
+def _cells(a: RiskAssessment, assessor: Assessor) -> list[str]:
+    """One scope's values, in the order of ``_FIELDS``."""
     category = assessor.taxonomy[a.category].name if a.category in assessor.taxonomy else "no hazard"
     users = ", ".join(f"{k} {v:.2f}" for k, v in sorted(a.user_type.items(), key=lambda kv: -kv[1]))
     signals = ", ".join(sorted({s.kind for s in a.signals})) or "-"
     verdict = "[bold red]harmful[/]" if a.harmful else "[green]not harmful[/]"
-    table.add_row(
-        label, f"{verdict} ({a.harm_probability:.2f})", category, str(a.severity), users, a.interaction, signals, a.tier
-    )
+    return [f"{verdict} ({a.harm_probability:.2f})", category, str(a.severity), users, a.interaction, signals, a.tier]
+
+
+_FIELDS = ("verdict", "category", "severity", "user type", "interaction", "signals", "tier")
 
 
 def _print(result: ConversationAssessment, assessor: Assessor, *, multi_turn: bool) -> None:
     console = Console()
-    table = Table(title="Risk assessment", show_lines=True)
-    for col in ("scope", "verdict", "category", "severity", "user type", "interaction", "signals", "tier"):
-        table.add_column(col, overflow="fold")
-    _row(table, "latest turn", result.turn, assessor)
-    if multi_turn:
-        _row(table, "conversation", result.conversation, assessor)
+    # Fields run down and scopes across, so the table stays readable in an 80-column terminal.
+    table = Table(title="Risk assessment")
+    table.add_column("", style="bold", no_wrap=True)
+    scopes = [("latest turn", result.turn)] + ([("conversation", result.conversation)] if multi_turn else [])
+    for name, _ in scopes:
+        table.add_column(name, overflow="fold")
+    columns = [_cells(a, assessor) for _, a in scopes]
+    for i, field in enumerate(_FIELDS):
+        table.add_row(field, *(column[i] for column in columns))
     console.print(table)
     console.print(f"[dim]{result.conversation.rationale}[/]", highlight=False)
     timing = ", ".join(f"{k} {v:.1f} ms" for k, v in result.timings_ms.items())
