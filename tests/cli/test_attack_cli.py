@@ -28,6 +28,11 @@ def test_list_shows_every_method_with_metadata() -> None:
     for name in ("mrj", "crescendo", "code-attack", "lantern-riddle", "multi-turn-escalation", "direct"):
         assert name in result.stdout
     assert "persuasion" in result.stdout
+    narrow = nacre("attack", "list", env={"COLUMNS": "80"})
+    assert narrow.returncode == 0, narrow.stderr
+    assert all(len(line) <= 80 for line in narrow.stdout.splitlines())
+    for name in ("multi-turn-escalation", "shuffle-template", "script-template"):
+        assert f"│ {name} " in narrow.stdout, name  # whole, not broken across lines
 
 
 def test_help_explains_resume() -> None:

@@ -53,16 +53,18 @@ def _prices(pairs: list[str] | None) -> dict[str, tuple[float, float]]:
 
 
 def _list(console: Console) -> None:
-    table = Table(title="attacks", show_lines=False)
-    for col in ("name", "turns", "attacker", "tags", "description"):
-        table.add_column(col, overflow="fold")
+    # Names never wrap and the tags sit under the description, so an 80-column terminal keeps both readable.
+    table = Table(title="attacks", show_lines=True)
+    table.add_column("name", no_wrap=True)
+    table.add_column("turns")
+    table.add_column("attacker")
+    table.add_column("description (tags)", overflow="fold")
     for name, (info, _factory) in sorted(attack_registry().items(), key=lambda kv: (kv[1][0].needs_attacker, kv[0])):
         table.add_row(
             name,
             "multi" if info.multi_turn else "single",
             "yes" if info.needs_attacker else "no",
-            ", ".join(info.tags),
-            info.description,
+            f"{info.description}\n[dim]{', '.join(info.tags)}[/]",
         )
     console.print(table)
 
