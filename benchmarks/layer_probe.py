@@ -51,11 +51,10 @@ from nacre.taxonomy import load_taxonomy
 class AllLayers:
     """Every layer's mean-pooled vector for a text, from one run of the shipped (smoothed int8) graph."""
 
-    def __init__(self, cache: Path | None) -> None:
+    def __init__(self, model: E5File, cache: Path | None) -> None:
         import onnxruntime as ort
 
         self.e5 = E5OnnxEmbedder()
-        model = E5File()
         self.layers = model.config.layers
         graph = build_graph(
             model, smoothing=load_smoothing().factors, fused_attention=True, pooled_layers=range(self.layers)
@@ -65,15 +64,22 @@ class AllLayers:
         self.session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
         self.names = [f"pooled_{layer}" for layer in range(self.layers)]
         self.path = cache
-        self.store: dict[str, np.ndarray] = dict(np.load(cache)) if cache is not None and cache.exists() else {}
+        self.store: dict[str, np.ndarray] = {}
+        if cache is not None and cache.exists():
+            try:
+                self.store = dict(np.load(cache))
+            except (OSError, ValueError):
+                message = f"error: {cache} is not a vector cache this probe wrote; remove it or name another"
+                raise SystemExit(message) from None
         self.added = 0
 
     def vectors(self, text: str) -> np.ndarray:
         """(layers, 384): each layer's vector, windows averaged by token count as the shipped embedder does."""
-        key = hashlib.sha1(text.encode()).hexdigest()
+        # The runtime's name is part of the key: a cache made before its weights or smoothing changed is not reused.
+        key = hashlib.sha1(f"{self.e5.name}\0{text}".encode()).hexdigest()
         if key not in self.store:
             ids = self.e5.token_ids(text)
-            window = 510
+            window = 510  # the model's 512 positions less <s> and </s>, as in the shipped embedder
             total = np.zeros((self.layers, self.e5.dim), dtype=np.float64)
             for start in range(0, max(len(ids), 1), window):
                 chunk = ids[start : start + window]
@@ -123,11 +129,12 @@ def main() -> None:
     parser.add_argument("--layers", type=int, nargs="+", default=[4, 6, 8, 10])
     parser.add_argument("--cache", type=Path, help="keep every text's layer vectors in this .npz file")
     args = parser.parse_args()
+    model = E5File()
+    if any(not 0 <= k < model.config.layers - 1 for k in args.layers):
+        raise SystemExit(f"error: --layers must lie in 0..{model.config.layers - 2}")
     taxonomy = load_taxonomy()
     corpus = load_corpus(taxonomy.classifier_labels)
-    source = AllLayers(args.cache)
-    if any(not 0 <= k < source.layers - 1 for k in args.layers):
-        raise SystemExit(f"error: --layers must lie in 0..{source.layers - 2}")
+    source = AllLayers(model, args.cache)
     start = time.perf_counter()
     for e in corpus:
         source.vectors(normalize(e.text).text)
