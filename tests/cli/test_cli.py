@@ -46,6 +46,27 @@ def test_help_and_version() -> None:
     assert version.returncode == 0 and f"nacre {__version__}" in version.stdout
 
 
+def test_help_text_wraps_at_the_terminal_width_not_at_the_source_line_breaks() -> None:
+    # The docstring breaks its line after "keeps every input"; a 200-column terminal must show the sentence whole,
+    # and an 80-column one must wrap a paragraph without lines left half empty.
+    wide = nacre("assess", "--help", env={"COLUMNS": "200"})
+    assert wide.returncode == 0
+    assert "Batch output keeps every input field and adds 'assessment'" in wide.stdout
+    narrow = nacre("train", "assess", "--help", env={"COLUMNS": "80"})
+    assert narrow.returncode == 0
+    body = narrow.stdout.split("Deterministic:")[1].split("╭")[0]
+    lines = [line.strip() for line in body.splitlines() if line.strip()]
+    assert len(lines) >= 3 and all(len(line) > 50 for line in lines[:-1]), lines
+
+
+def test_reflow_joins_paragraph_lines_and_keeps_marked_blocks() -> None:
+    from nacre.cli._app import reflow
+
+    text = "Summary line.\n\n    First paragraph\n    goes on.\n\n    \b\n    nacre a\n    nacre b\n    "
+    assert reflow(text) == "Summary line.\n\nFirst paragraph goes on.\n\n\b\nnacre a\nnacre b"
+    assert reflow(None) is None
+
+
 def test_models_lists_providers_with_status() -> None:
     result = nacre("models", "--json")
     assert result.returncode == 0

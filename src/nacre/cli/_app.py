@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperGroup
 
 from nacre._version import __version__
 from nacre.cli import (
@@ -28,8 +30,37 @@ from nacre.cli import (
 )
 from nacre.errors import NacreError
 
+
+def reflow(text: str | None) -> str | None:
+    r"""Join the lines of each paragraph of a docstring, so the terminal's width decides where help text wraps.
+
+    The help renderer keeps a docstring's own line breaks after its first paragraph, so text wrapped at 120
+    columns in the source broke mid-sentence in a narrower terminal. A paragraph starting with ``\b`` keeps its
+    lines (the Click convention for examples and lists).
+    """
+    if not text:
+        return text
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(
+        p if p.startswith("\b") else " ".join(line.strip() for line in p.splitlines()) for p in paragraphs
+    )
+
+
+class _ReflowingGroup(TyperGroup):
+    """The root command: reflows the help text of every command below it once, when the CLI is built."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        stack: list[Any] = [self]
+        while stack:
+            command = stack.pop()
+            command.help = reflow(command.help)
+            stack.extend(getattr(command, "commands", {}).values())
+
+
 app = typer.Typer(
     name="nacre",
+    cls=_ReflowingGroup,
     help=(
         "Constructive LLM safety: guard a chat model so it helps instead of refusing, red-team models over "
         "many turns, and benchmark safety and over-refusal.\n\n"
