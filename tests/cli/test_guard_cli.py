@@ -24,6 +24,20 @@ def test_guard_trace_with_a_mock_generator() -> None:
         assert needle in result.stdout, needle
 
 
+def test_guard_trace_reads_in_an_80_column_terminal() -> None:
+    result = nacre("guard", "--no-generate", "I feel like nobody would notice if I was gone", env={"COLUMNS": "80"})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    assert any("strategy" in line and "expected utility" in line for line in lines)
+    # Each trace step starts at a bullet; its wrapped continuation lines hang under the step's text.
+    steps = [i for i, line in enumerate(lines) if line.startswith("· ")]
+    assert len(steps) >= 4
+    assert any(lines[i].startswith("· state:") for i in steps)
+    continuations = [line for line in lines[steps[0] + 1 : steps[-1]] if not line.startswith("· ")]
+    assert continuations and all(line.startswith("  ") and line[2] != " " for line in continuations)
+
+
 def test_guard_batch_keeps_fields_skips_bad_lines(tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
     source.write_text(

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from nacre.batch import ResumableWriter, count_lines, read_jsonl
 from nacre.cli import _common
@@ -115,9 +116,9 @@ def print_trace(result: GuardedResponse, the_guard: Guard, console: Console | No
             console.print(f"[bold]signals[/]   {', '.join(sorted({s.kind for s in risk.signals}))}")
     decision = result.decision
     if decision is not None:
-        table = Table(title="strategies (expected utility, higher is better)", title_justify="left")
+        table = Table()
         table.add_column("strategy")
-        table.add_column("EU", justify="right")
+        table.add_column("expected utility", justify="right")
         for strategy, utility in sorted(decision.expected_utility.items(), key=lambda kv: -kv[1]):
             mark = " ◀ chosen" if strategy == decision.strategy else ""
             shown = "forbidden" if utility == float("-inf") else f"{utility:+.3f}"
@@ -125,8 +126,13 @@ def print_trace(result: GuardedResponse, the_guard: Guard, console: Console | No
         console.print(table)
         if decision.constraints:
             console.print(f"[bold]constraints[/] {', '.join(decision.constraints)}")
+        # A grid with a bullet column gives each trace step a hanging indent when a narrow terminal wraps it.
+        steps = Table.grid(padding=(0, 1))
+        steps.add_column(width=1)
+        steps.add_column()
         for line in decision.trace:
-            console.print(f"[dim]  {escape(line)}[/]")
+            steps.add_row(Text("·", style="dim"), Text(line, style="dim"))
+        console.print(steps)
     if result.chain is not None:
         chain = result.chain
         lines = [f"needs: {chain.needs}"]
