@@ -78,6 +78,11 @@ def test_models_lists_providers_with_status() -> None:
     table = nacre("models")
     assert "openai/gpt-4o-mini" in table.stdout
     assert "mock/leaky-after-backtrack" in table.stdout
+    narrow = nacre("models", env={"COLUMNS": "80"})
+    # Model strings stay whole (copyable) in an 80-column terminal; the prose wraps beside them.
+    assert all(len(line) <= 80 for line in narrow.stdout.splitlines())
+    for model in ("openai/gpt-4o-mini", "embedded/smollm2-135m", "mock/echo", "mock/leaky-after-backtrack"):
+        assert model in narrow.stdout, model
 
 
 def test_chat_once_with_mock_and_cache(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from nacre.models import mock_scripts, providers
@@ -35,15 +36,20 @@ def models(as_json: Annotated[bool, typer.Option("--json", help="Print JSON inst
     if as_json:
         console.print_json(json.dumps(rows))
         return
+    # Model strings never wrap (a broken "gpt-4o-min / i" cannot be copied); the prose column takes the rest.
     table = Table(title="Model providers", show_lines=True)
-    for col in ("provider", "example", "status", "needs", "description"):
-        table.add_column(col, overflow="fold")
+    table.add_column("provider · example", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("what it is (needs)")
     for r in rows:
-        status = "[green]ready[/]" if r["ready"] else f"[yellow]{r['status']}[/]"
-        table.add_row(str(r["provider"]), str(r["example"]), status, str(r["needs"]), str(r["description"]))
+        status = "[green]ready[/]" if r["ready"] else "[yellow]not ready[/]"
+        about = escape(str(r["description"])) + f"\n[dim]needs: {escape(str(r['needs']))}[/]"
+        if not r["ready"]:
+            about += f"\n[yellow]{escape(str(r['status']))}[/]"
+        table.add_row(f"[bold]{escape(str(r['provider']))}[/]\n{escape(str(r['example']))}", status, about)
     console.print(table)
     mocks = Table(title="mock/<script>: scripted stand-ins, never a real model")
-    mocks.add_column("model string")
+    mocks.add_column("model string", no_wrap=True)
     mocks.add_column("what it does", overflow="fold")
     for name, description in scripts.items():
         mocks.add_row(f"mock/{name}", description)
