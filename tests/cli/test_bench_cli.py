@@ -19,6 +19,11 @@ def test_bench_list_shows_sets_with_counts_and_licences() -> None:
     assert counts["constructive"] >= 300
     assert {d["name"]: d["licence"] for d in data["datasets"]}["xstest"] == "CC BY 4.0"
     assert set(data["benchmarks"]) == {"strata-sword", "xstest", "constructive", "harmful"}
+    table = nacre("bench", "list", env={"COLUMNS": "80"})
+    # Names and repository sources stay whole in an 80-column terminal.
+    assert all(len(line) <= 80 for line in table.stdout.splitlines())
+    for whole in ("strata-sword", "Alibaba-AAIG/Strata-Sword", "paul-rottger/exaggerated-safety", "constructive"):
+        assert whole in table.stdout, whole
 
 
 def test_bench_run_then_report_then_rerun_from_cache(tmp_path: Path) -> None:

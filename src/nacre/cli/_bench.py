@@ -73,15 +73,19 @@ def list_sets(as_json: JsonOpt = False, datasets: DatasetsOpt = None) -> None:
     if as_json:
         console.print_json(json.dumps({"datasets": rows, "benchmarks": {k: v.dataset for k, v in BENCHMARKS.items()}}))
         return
+    # Names never wrap and a source sits under its description, so an 80-column terminal splits no repository name.
     table = Table(title="datasets")
-    for col in ("name", "items", "licence", "source", "description"):
-        table.add_column(col, overflow="fold")
+    table.add_column("name", no_wrap=True)
+    table.add_column("items", justify="right")
+    table.add_column("licence")
+    table.add_column("description (source)", overflow="fold")
     for r in rows:
-        table.add_row(*(str(r[c]) for c in ("name", "items", "licence", "source", "description")))
+        about = f"{escape(str(r['description']))}\n[dim]{escape(str(r['source']))}[/]"
+        table.add_row(str(r["name"]), str(r["items"]), escape(str(r["licence"])), about)
     console.print(table)
     bench = Table(title="benchmarks (nacre bench NAME)")
-    bench.add_column("name")
-    bench.add_column("default set")
+    bench.add_column("name", no_wrap=True)
+    bench.add_column("default set", no_wrap=True)
     bench.add_column("measures", overflow="fold")
     for spec in BENCHMARKS.values():
         bench.add_row(spec.name, spec.dataset, spec.description)
