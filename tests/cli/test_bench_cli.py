@@ -59,8 +59,10 @@ def test_bench_run_then_report_then_rerun_from_cache(tmp_path: Path) -> None:
     assert rows[summary["run_id"]]["status"] == "completed"
     assert rows[summary["run_id"]]["items_done"] == 4
     assert rows[summary["run_id"]]["target"] == "mock/refuser"
-    table = nacre("runs", "--db", db, "--kind", "bench.xstest")
-    assert summary["run_id"] in table.stdout
+    table = nacre("runs", "--db", db, "--kind", "bench.xstest", env={"COLUMNS": "80"})
+    assert all(len(line) <= 80 for line in table.stdout.splitlines())
+    for whole in (summary["run_id"], "bench.xstest", "completed", "mock/refuser"):
+        assert whole in table.stdout, whole
     assert "no runs of kind attack.mrj" in nacre("runs", "--db", db, "--kind", "attack.mrj").stdout
 
 

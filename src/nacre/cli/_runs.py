@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from nacre.cli import _common
@@ -58,18 +59,17 @@ def runs(
         console.print(f"no runs{f' of kind {kind}' if kind else ''} in {path}", highlight=False)
         return
     table = Table(title=f"Runs in {path}")
-    # The id is what users copy, so it is never cut or wrapped; the rest folds to fit the terminal.
-    table.add_column("id", no_wrap=True, min_width=22)
-    for col in ("kind", "status", "started", "items", "target"):
-        table.add_column(col, overflow="fold")
+    # The id is what users copy: it leads a column wide enough never to cut it. Kind and target sit under it, and the
+    # short columns never wrap, so an 80-column terminal splits no word ("attack.mr / j", "complete / d").
+    table.add_column("run (kind, target)", overflow="fold", min_width=24)
+    for col in ("status", "started", "items"):
+        table.add_column(col, no_wrap=True)
     for row in rows:
         style = _STATUS_STYLE.get(str(row["status"]), "")
         table.add_row(
-            str(row["id"]),
-            str(row["kind"]),
+            f"[bold]{escape(str(row['id']))}[/]\n{escape(str(row['kind']))}\n[dim]{escape(str(row['target']))}[/]",
             f"[{style}]{row['status']}[/]" if style else str(row["status"]),
             str(row["started"]),
             f"{row['items_done']}/{row['items_started']}",
-            str(row["target"]),
         )
     console.print(table)
