@@ -53,7 +53,7 @@ def test_calibrate_pattern_tier_table(tmp_path: Path) -> None:
     assert "refusal/tiered@1(refusal/patterns@3#" in out
     assert "n = 5 (5 scored, 0 failures)" in out
     assert "agreement = " in out and "Cohen's κ = " in out and "95 % bootstrap [" in out
-    assert "confusion" in out and "human \\ judge" in out
+    assert "confusion matrix" in out and "human \\ judge" in out
     assert "failures: 0" in out
 
 

@@ -122,7 +122,8 @@ def _print(console: Console, report: CalibrationReport, labels: Path) -> None:
     console.print(
         f"Cohen's κ = {_fmt(report.kappa)} (95 % bootstrap [{_fmt(k.low)}, {_fmt(k.high)}], seed 0)", highlight=False
     )
-    table = Table(title="confusion (rows: human label, columns: judge label)")
+    # The header cell says which axis is which; a longer title would wrap to the narrow table's width.
+    table = Table(title="confusion matrix", title_justify="left")
     judged = sorted({col for row in report.confusion.values() for col in row})
     table.add_column("human \\ judge")
     for col in judged:
