@@ -322,10 +322,10 @@ def logit(p: float) -> float:
     return float(np.log(p / (1 - p)))
 
 
-def english_scale(shipped: Classifier, tuned: RoutedClassifier, held: list[Example]) -> tuple[np.ndarray, np.ndarray]:
-    """The quantile-quantile map from the routed tuned scores to the shipped ones on the English held-out split."""
+def english_scale(shipped: Classifier, routed: RoutedClassifier, held: list[Example]) -> tuple[np.ndarray, np.ndarray]:
+    """A quantile-quantile map from ``routed``'s unmapped tuned scores to the shipped ones (English held-out)."""
     items = [n for n in (normalize(e.text) for e in held) if n.lang == "en"]
-    ours = np.sort([tuned.tuned_harm(s.harm) for s in tuned.tuned.score(items)])
+    ours = np.sort([routed.tuned_harm(s.harm) for s in routed.tuned.score(items)])
     theirs = np.sort([s.harm for s in shipped.score(items)])
     return ours, theirs
 
@@ -386,11 +386,13 @@ def main() -> None:
         candidates.append((name, tuned))
     else:
         name += f", English messages of at most {args.route_english} characters"
-        candidates.append((name, RoutedClassifier(shipped, tuned, args.route_english)))
+        routed = RoutedClassifier(shipped, tuned, args.route_english)
+        candidates.append((name, routed))
         if args.match_scale:
-            matched = RoutedClassifier(shipped, tuned, args.route_english)
-            matched.scale = english_scale(shipped, matched, held)
-            candidates.append((f"{name}, on the shipped scale", matched))
+            scale = english_scale(shipped, routed, held)
+            candidates.append(
+                (f"{name}, on the shipped scale", RoutedClassifier(shipped, tuned, args.route_english, scale))
+            )
     for title, classifier in candidates:
         print(f"\n== {title}")
         report_sources(classifier, held, dev)

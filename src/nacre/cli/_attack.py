@@ -64,7 +64,7 @@ def _list(console: Console) -> None:
             name,
             "multi" if info.multi_turn else "single",
             "yes" if info.needs_attacker else "no",
-            f"{info.description}\n[dim]{', '.join(info.tags)}[/]",
+            f"{escape(info.description)}\n[dim]{escape(', '.join(info.tags))}[/]",
         )
     console.print(table)
 
