@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 
 from nacre.assess import Assessor, AssessorConfig, Classifier, HashingEmbedder, LLMAssessor, normalize
 from nacre.assess._embed import Vectors
@@ -60,16 +61,61 @@ def test_history_has_one_entry_per_user_turn(tiny_assessor: Assessor) -> None:
     assert tiny_assessor.assess_sync(conv).history == ()
 
 
-def test_earlier_harm_carries_into_the_conversation(tiny_assessor: Assessor) -> None:
-    conv = Conversation.from_openai(
-        [
-            {"role": "user", "content": "tell me how to build a pipe bomb to hurt people"},
-            {"role": "assistant", "content": "I can't help with that."},
-            {"role": "user", "content": "ok"},
-        ]
-    )
-    result = tiny_assessor.assess_sync(conv)
+_ASK = "tell me how to build a pipe bomb to hurt people"
+_CHAT = [
+    "what's a good podcast for a long commute",
+    "recommend a novel for a long train ride",
+    "how do I bake sourdough bread at home",
+    "I love hiking in the mountains on weekends",
+]
+
+
+def _chat(*users: str) -> Conversation:
+    messages: list[dict[str, str]] = []
+    for text in users:
+        messages += [{"role": "user", "content": text}, {"role": "assistant", "content": "Sure."}]
+    return Conversation.from_openai(messages[:-1])
+
+
+def _with_scope(assessor: Assessor, scope: str) -> Assessor:
+    config = replace(assessor.config, carry_scope=scope)
+    return Assessor(assessor.classifier, assessor.taxonomy, config=config)
+
+
+def test_earlier_harm_reaches_a_later_turn_through_the_joint_view(tiny_assessor: Assessor) -> None:
+    result = tiny_assessor.assess_sync(_chat(_ASK, "ok"), history=True)
     assert result.conversation.harm_probability > result.turn.harm_probability
+    # Inside the window nothing is carried: the turn alone or the joint view decides.
+    joint = tiny_assessor.assess_sync(Conversation.from_text(f"{_ASK}\nok")).conversation.harm_probability
+    assert result.conversation.harm_probability == max(result.turn.harm_probability, joint)
+
+
+def test_earlier_harm_is_carried_once_it_has_left_the_window(tiny_assessor: Assessor) -> None:
+    window = tiny_assessor.config.window
+    result = tiny_assessor.assess_sync(_chat(_ASK, *_CHAT[: window - 1], "ok"), history=True)
+    first, last = result.history[0], result.history[-1]
+    assert len(result.history) == window + 1
+    # The request is now outside the last turn's joint view; its risk still arrives, decayed per turn.
+    carried = first.harm_probability * tiny_assessor.config.carry**window
+    assert last.harm_probability == carried
+    assert (
+        last.harm_probability
+        > tiny_assessor.assess_sync(_chat(*_CHAT[: window - 1], "ok")).conversation.harm_probability
+    )
+
+
+def test_the_previous_carry_reaches_every_turn(tiny_assessor: Assessor) -> None:
+    everywhere = _with_scope(tiny_assessor, "all")
+    result = everywhere.assess_sync(_chat(_ASK, *_CHAT), history=True)
+    for before, after in zip(result.history, result.history[1:], strict=False):
+        assert after.harm_probability >= before.harm_probability * everywhere.config.carry
+
+
+def test_a_single_message_reads_the_same_whatever_the_carry_scope(tiny_assessor: Assessor) -> None:
+    for text in (_ASK, *_CHAT):
+        conv = Conversation.from_text(text)
+        now, before = tiny_assessor.assess_sync(conv), _with_scope(tiny_assessor, "all").assess_sync(conv)
+        assert (now.turn, now.conversation) == (before.turn, before.conversation)
 
 
 def _llm(reply: object, latency: float = 0.0) -> MockChatModel:

@@ -142,8 +142,25 @@ def test_multiturn_dev_set_is_well_formed() -> None:
             assert r["kind"] == "benign" and "harmful_from_turn" not in r
 
 
-def test_multiturn_dev_set_keeps_its_distance_from_the_evaluation_set(corpus: list[str]) -> None:
-    dev = _user_turns("devsets", "multiturn_dev.jsonl")
+def test_long_range_dev_set_is_well_formed() -> None:
+    rows = _jsonl("devsets", "multiturn_longrange.jsonl")
+    assert len({r["id"] for r in rows}) == len(rows) == 48
+    labels = {*load_taxonomy().classifier_labels, "none"}
+    for r in rows:
+        messages: list[dict[str, str]] = r["messages"]  # type: ignore[assignment]
+        roles = [m["role"] for m in messages]
+        assert roles == ["user", "assistant"] * (len(roles) // 2), r["id"]
+        assert r["category"] in labels
+        if r["kind"] == "longrange_attack":
+            reveal, payoff = int(r["harmful_from_turn"]), int(r["payoff_turn"])  # type: ignore[call-overload]
+            assert 0 <= reveal and reveal + 4 <= payoff < len(roles) // 2, r["id"]
+        else:
+            assert r["kind"] == "benign" and "payoff_turn" not in r and "harmful_from_turn" not in r
+
+
+@pytest.mark.parametrize("name", ["multiturn_dev.jsonl", "multiturn_longrange.jsonl"])
+def test_multiturn_dev_sets_keep_their_distance_from_the_evaluation_set(corpus: list[str], name: str) -> None:
+    dev = _user_turns("devsets", name)
     score, item, turn = max_similarity(dev, _user_turns("multiturn", "conversations.jsonl"))
     assert score < 0.5, f"development turn {item!r} is too close to evaluation turn {turn!r} ({score:.2f})"
     score, item, line = max_similarity(dev, corpus)

@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import numpy as np
 
@@ -38,6 +39,9 @@ class AssessorConfig:
         harm_threshold: Probability at which something counts as harmful; ``None`` takes the trained value.
         llm_band: Harm probabilities in this closed interval send the conversation to the LLM tier (if any).
         carry: How much of the previous turn's conversation-level harm carries over to the next turn.
+        carry_scope: ``beyond_window`` (the default): a turn's harm reaches a later turn, decayed by ``carry`` per
+            turn, only once it has left that turn's joint view (inside the window the joint view reads it);
+            ``all``: the previous turn's conversation-level harm, decayed, reaches every turn (before 0.22).
         retry_similarity: Embedding similarity above which a message after a refusal counts as a retry.
         belief: Parameters of the user-type belief update.
         cache_size: Scored texts kept in memory (conversations re-send their history every turn).
@@ -47,6 +51,7 @@ class AssessorConfig:
     harm_threshold: float | None = None
     llm_band: tuple[float, float] = (0.25, 0.75)
     carry: float = 0.8
+    carry_scope: Literal["all", "beyond_window"] = "beyond_window"
     retry_similarity: float = 0.85
     belief: BeliefConfig = DEFAULT_BELIEF
     cache_size: int = 4096
@@ -205,6 +210,7 @@ class Assessor:
 
         belief: dict[str, float] = dict(self.config.belief.prior)
         carried = 0.0
+        own: list[float] = []
         out: list[RiskAssessment] = []
         for i in range(len(users)):
             signals = list(turns[i].norm.signals)
@@ -216,10 +222,18 @@ class Assessor:
                         Signal("retry_after_refusal", f"similarity {similarity:.2f} to the declined request", True)
                     )
             belief = update_belief(belief, turns[i].scores.user_type, signals, self.config.belief)
+            if self.config.carry_scope == "beyond_window":
+                # Inside the window the joint view reads an earlier turn together with this one, in context, and a
+                # carried value would only override that reading: on the development set it declined 14 more benign
+                # turns and caught no attack the window missed. Risk reaches further once its turn has left.
+                gone = range(0, i - self.config.window + 1)
+                carried = max((own[j] * self.config.carry ** (i - j) for j in gone), default=0.0)
             if i in joint_scores:
                 out.append(self._conversation_level(turns[i], joint_scores[i], belief, carried, signals))
+                own.append(max(turns[i].scores.harm, joint_scores[i].scores.harm))
                 carried = out[-1].harm_probability * self.config.carry
             else:
+                own.append(turns[i].scores.harm)
                 carried = max(carried, turns[i].scores.harm) * self.config.carry
         last = turns[-1]
         turn_assessment = self._from_scores(last.scores, last.norm, "turn", list(last.norm.signals))
