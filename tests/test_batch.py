@@ -3,7 +3,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from nacre.batch import ResumableWriter, read_jsonl
+import pytest
+
+from nacre.batch import ResumableWriter, check_paths, read_jsonl
+from nacre.errors import ConfigError
 
 
 def test_reader_reports_bad_lines(tmp_path: Path) -> None:
@@ -44,3 +47,24 @@ def test_writer_starts_over_for_a_different_job(tmp_path: Path) -> None:
     assert not other.resumed
     other.finish()
     assert out.read_text() == ""
+
+
+def test_reader_accepts_a_byte_order_mark_and_skips_a_line_that_is_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"prompt": "a"}\n{"prompt": "caf\xe9"}\n{"prompt": "c"}\n')
+    records = list(read_jsonl(path))
+    assert [r.line for r in records] == [1, 2, 3]
+    assert records[0].data == {"prompt": "a"} and records[2].data == {"prompt": "c"}
+    assert records[1].data is None and records[1].error is not None and "UTF-8" in records[1].error
+
+
+@pytest.mark.parametrize("name", ["-", "folder", "in.jsonl"])
+def test_an_output_that_cannot_hold_results_is_refused_before_any_work(tmp_path: Path, name: str) -> None:
+    (tmp_path / "folder").mkdir()
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"prompt": "a"}\n', encoding="utf-8")
+    output = Path(name) if name == "-" else tmp_path / name
+    with pytest.raises(ConfigError, match="--output"):
+        check_paths(source, output)
+    assert source.read_text(encoding="utf-8") == '{"prompt": "a"}\n'
+    check_paths(source, tmp_path / "out.jsonl")  # a new file is fine

@@ -45,20 +45,20 @@ def read_jsonl(path: Path, *, skip: int = 0) -> Iterator[Record]:
         ConfigError: If the file cannot be opened.
     """
     try:
-        handle = path.open(encoding="utf-8", errors="strict")
+        handle = path.open("rb")
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
     with handle:
-        line_no = 0
-        while True:
+        for line_no, raw in enumerate(handle, start=1):
+            if line_no <= skip:
+                continue
             try:
-                line = handle.readline()
+                # utf-8-sig: editors on Windows often start a file with a byte-order mark.
+                line = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
             except UnicodeDecodeError as exc:
-                raise ConfigError(f"{path} is not UTF-8 text (near byte {exc.start})") from None
-            if not line:
-                return
-            line_no += 1
-            if line_no <= skip or not line.strip():
+                yield Record(line_no, None, f"not UTF-8 text (near byte {exc.start} of the line)")
+                continue
+            if not line.strip():
                 continue
             try:
                 data = json.loads(line)
@@ -69,6 +69,23 @@ def read_jsonl(path: Path, *, skip: int = 0) -> Iterator[Record]:
                 yield Record(line_no, None, "not a JSON object")
                 continue
             yield Record(line_no, data)
+
+
+def check_paths(input: Path, output: Path) -> None:
+    """Refuse an output that would destroy the input or cannot hold a result file, before any work is done.
+
+    Raises:
+        ConfigError: If the output is the input, a directory, ``-``, or an existing file that is not a regular
+            file (a device or a pipe).
+    """
+    if str(output) == "-":
+        raise ConfigError("--output needs a file name (results are written to a file, not to standard output)")
+    if output.is_dir():
+        raise ConfigError(f"--output {output} is a directory; give a file name inside it")
+    if output.exists() and not output.is_file():
+        raise ConfigError(f"--output {output} is not a regular file")
+    if output.exists() and input.exists() and os.path.samefile(input, output):
+        raise ConfigError(f"--output {output} is the input file; write the results somewhere else")
 
 
 def count_lines(path: Path) -> int:

@@ -28,6 +28,10 @@ from nacre.taxonomy import NONE, Taxonomy
 
 logger = logging.getLogger(__name__)
 
+# How an entry of ``GuardedResponse.errors`` starts when the chat model itself failed (unreachable, an error
+# status, a timeout): batch jobs stop there instead of writing fallback replies for every line.
+GENERATE_ERROR = "generate: "
+
 # The reply when the guard cannot tell what the message needs (assessment failed) or cannot load its snippets.
 LAST_RESORT = {
     "en": (
@@ -86,7 +90,8 @@ class GuardedResponse:
         checks: The response-contract report of the final reply.
         fallback: Whether the reply was composed from curated snippets instead of generated.
         repaired: Whether the reply was regenerated after failing its contract.
-        errors: Component errors that were caught (the guard fails closed).
+        errors: Component errors that were caught (the guard fails closed); a failure of the chat model itself
+            starts with :data:`GENERATE_ERROR`.
         timings_ms: Milliseconds per stage.
     """
 
@@ -258,6 +263,7 @@ class Guard:
             checks=result.checks,
             fallback=result.fallback_used,
             repaired=result.repaired,
+            errors=(f"{GENERATE_ERROR}{result.error}",) if result.error else (),
             timings_ms=timings,
         )
 

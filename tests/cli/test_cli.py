@@ -166,3 +166,12 @@ def test_chat_once_on_the_embedded_model(smollm2_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip()
     assert "embedded/smollm2-135m" in result.stderr
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_piped_reply_is_the_model_text_exactly(stream: bool) -> None:
+    text = "A reply longer than an 80-column terminal, with a code :smile: that must stay as written, and [brackets]."
+    args = ("chat", "-m", "mock/echo", "--no-cache", "--once", text, *(() if stream else ("--no-stream",)))
+    result = nacre(*args, env={"COLUMNS": "80"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == text + "\n"

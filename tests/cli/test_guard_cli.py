@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from tests.cli.test_cli import assert_one_line_error, nacre
+from tests.conftest import free_port
 
 
 def test_guard_json_decision_only() -> None:
@@ -83,3 +84,39 @@ def test_chat_with_guard_once() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip()
     assert "guard:" in result.stderr
+
+
+def _unreachable() -> tuple[str, ...]:
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    return ("-m", "openai/x", "--base-url", url, "--max-retries", "0", "--timeout", "2", "--no-cache")
+
+
+def test_an_unreachable_model_is_an_error_not_a_quiet_fallback() -> None:
+    result = nacre("guard", *_unreachable(), "How do I keep basil alive indoors?")
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "the model failed" in errors[0] and "cannot reach" in errors[0]
+    assert "Traceback" not in result.stderr
+    assert "curated snippets" in result.stdout  # the user still sees the reply the guard fell back to
+    as_json = nacre("guard", *_unreachable(), "--json", "How do I keep basil alive indoors?")
+    assert as_json.returncode == 1
+    assert json.loads(as_json.stdout)["errors"][0].startswith("generate: ModelUnavailableError")
+
+
+def test_a_batch_stops_at_a_model_failure_and_keeps_what_is_done(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in ("Tips for a rainy day?", "A pun about cats")))
+    out = tmp_path / "out.jsonl"
+    result = nacre("guard", *_unreachable(), "-i", str(source), "-o", str(out))
+    assert result.returncode == 1 and "line 1: the model failed" in result.stderr and "rerun" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists() and (tmp_path / "out.jsonl.partial").read_text() == ""
+
+
+def test_an_output_that_is_a_directory_is_refused_before_any_work(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"prompt": "hi"}) + "\n")
+    (tmp_path / "out").mkdir()
+    for extra in (("guard", "--no-generate"), ("assess",)):
+        assert_one_line_error(nacre(*extra, "-i", str(source), "-o", str(tmp_path / "out")), "is a directory")
+    assert not list(tmp_path.glob("out.*"))

@@ -103,10 +103,15 @@ def _stats(completion: Completion) -> str:
     )
 
 
+def _reply_console() -> Console:
+    """Where a reply is printed: the model's text exactly, no line breaks added and no :emoji: codes replaced."""
+    return Console(highlight=False, soft_wrap=True, emoji=False)
+
+
 async def _one_turn(
     model: ChatModel, conversation: Conversation, config: GenerationConfig, *, stream: bool
 ) -> Completion:
-    out = Console(highlight=False)
+    out = _reply_console()
     err = Console(stderr=True, highlight=False)
     if stream and config.json_schema is None:
         completion: Completion | None = None
@@ -126,7 +131,7 @@ async def _one_turn(
 
 
 async def _guarded_turn(the_guard: Guard, conversation: Conversation, *, stream: bool) -> str:
-    out = Console(highlight=False)
+    out = _reply_console()
     err = Console(stderr=True, highlight=False)
     if stream:
         parts: list[str] = []

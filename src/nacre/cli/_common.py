@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from nacre._jsonfile import read_json_file
+from nacre.batch import check_paths
 from nacre.conversation import Conversation
 from nacre.errors import ConfigError
 from nacre.models import CachedChatModel, ChatModel, ModelSettings, get_model
@@ -76,7 +77,8 @@ def single_conversation(
         The conversation from TEXT or the file, or ``None`` for a batch (--input, which then has an --output).
 
     Raises:
-        ConfigError: If the modes are mixed or missing, or --input has no --output.
+        ConfigError: If the modes are mixed or missing, --input has no --output (or --output no --input), or the
+            output would overwrite the input or cannot be a result file.
         ConversationError: If the file does not hold valid OpenAI chat messages.
     """
     if sum(x is not None for x in (text, conversation, input)) != 1:
@@ -84,7 +86,10 @@ def single_conversation(
     if input is not None:
         if output is None:
             raise ConfigError("--input needs --output")
+        check_paths(input, output)
         return None
+    if output is not None:
+        raise ConfigError("--output goes with --input (a TEXT or --conversation result is printed)")
     if conversation is not None:
         return Conversation.from_openai(read_json_file(conversation, "conversation file"))
     assert text is not None

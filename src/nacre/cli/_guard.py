@@ -18,8 +18,8 @@ from rich.text import Text
 from nacre.batch import ResumableWriter, count_lines, read_jsonl
 from nacre.cli import _common
 from nacre.cli._assess import conversation_of, summary
-from nacre.errors import NacreError
-from nacre.guard import Guard, GuardConfig, GuardedResponse
+from nacre.errors import ModelError, NacreError
+from nacre.guard import GENERATE_ERROR, Guard, GuardConfig, GuardedResponse
 from nacre.models import ChatModel, GenerationConfig
 from nacre.store import Store
 
@@ -95,8 +95,19 @@ def guard(
             store.close()
     if as_json:
         Console().print_json(json.dumps(result.to_dict(), ensure_ascii=False))
-        return
-    print_trace(result, the_guard)
+    else:
+        print_trace(result, the_guard)
+    failed = model_failure(result)
+    if failed is not None:
+        raise ModelError(f"the model failed ({failed}); the reply shown is the guard's curated fallback")
+
+
+def model_failure(result: GuardedResponse) -> str | None:
+    """What went wrong when the chat model itself failed to produce a reply, else ``None``."""
+    for error in result.errors:
+        if error.startswith(GENERATE_ERROR):
+            return error[len(GENERATE_ERROR) :]
+    return None
 
 
 def print_trace(result: GuardedResponse, the_guard: Guard, console: Console | None = None) -> None:
@@ -205,11 +216,18 @@ async def _batch(
                     continue
                 if generate:
                     result = await the_guard.respond(conv)
+                    failed = model_failure(result)
+                    if failed is not None:
+                        raise ModelError(
+                            f"line {rec.line}: the model failed ({failed}); the {writer.written} results before it "
+                            "are kept: rerun the same command to resume"
+                        )
                 else:
                     decided = the_guard.decide_sync(conv)
                     result = GuardedResponse(
                         text="", assessment=decided.assessment, decision=decided.decision, timings_ms=decided.timings_ms
                     )
+                    await asyncio.sleep(0)  # deciding never awaits: let a Ctrl-C through between lines
                 writer.write(record_result(rec.data, result, generate=generate))
                 # Generation is slow: commit every line so a crash loses at most the one in flight.
                 writer.commit(rec.line)

@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from nacre import respond
 from nacre.assess import Assessor, Embedder, RiskAssessment, default_embedder, detect_lang
-from nacre.batch import ResumableWriter, count_lines, read_jsonl
+from nacre.batch import ResumableWriter, check_paths, count_lines, read_jsonl
 from nacre.cli import _common
 from nacre.conversation import Conversation
 from nacre.errors import ConfigError, MissingExtraError, NacreError
@@ -277,6 +277,8 @@ def refine(
     )
     gen_config = GenerationConfig(max_tokens=max_tokens, temperature=0.0, seed=0)
     paths = output_paths(out)
+    for path in paths.values():
+        check_paths(input_path, path)
     fingerprint = {
         "input": str(input_path.resolve()),
         "size": input_path.stat().st_size,

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from nacre.assess import RiskAssessment
 from nacre.conversation import Conversation
+from nacre.errors import NacreError
 from nacre.models import ChatModel, GenerationConfig
 from nacre.respond._build import StrategyBook, build_chain, load_strategy_book
 from nacre.respond._contract_spec import Contracts
@@ -129,9 +130,18 @@ class Responder:
             try:
                 completion = await self.model.generate(conversation.with_system(system), config=self.config)
             except Exception as exc:  # fail closed: a broken generator still gets the user a safe reply
-                logger.exception(
-                    "respond: %s failed on attempt %d; using the curated fallback", self.model.model_id, attempt
-                )
+                if isinstance(exc, NacreError):
+                    # An unreachable or failing model server is an operating condition, not a bug: one line.
+                    logger.error(
+                        "respond: %s failed on attempt %d (%s); using the curated fallback",
+                        self.model.model_id,
+                        attempt,
+                        exc,
+                    )
+                else:
+                    logger.exception(
+                        "respond: %s failed on attempt %d; using the curated fallback", self.model.model_id, attempt
+                    )
                 error = f"{type(exc).__name__}: {exc}"
                 return Outcome(None, None, tuple(reports), attempt, error=error, generate_ms=generate_ms + _ms(started))
             generate_ms += _ms(started)
