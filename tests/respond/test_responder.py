@@ -189,6 +189,21 @@ async def test_a_persistent_refuser_on_a_benign_question_gets_an_honest_apology(
     assert not result.checks.over_refusal
 
 
+CAREFUL_NO_NOTE = "A wet-weather tip: plan one indoor project you have been putting off and start it today."
+
+
+async def test_a_careful_answer_lacking_only_its_care_note_keeps_the_answer(
+    responder_for: Callable[..., Responder],
+) -> None:
+    fake = MockChatModel("fake-helpful-no-note", replies=[CAREFUL_NO_NOTE])
+    case = (make_assessment("none", 0, "benign"), "comply_with_care")
+    result = await respond(responder_for(fake), Conversation.from_text("One tip for a rainy day?"), case)  # type: ignore[arg-type]
+    assert result.attempt_reports[0].missing == ("care_note",)
+    assert result.text.startswith(CAREFUL_NO_NOTE) and "Please note" in result.text
+    assert result.appended == ("care_note",) and not result.resources_appended
+    assert result.checks.passed and result.attempts == 1 and result.repaired and not result.fallback_used
+
+
 # support always carries resources -------------------------------------------------------------------------------
 
 
@@ -196,7 +211,7 @@ async def test_a_fine_support_reply_gets_resources_appended(responder_for: Calla
     fake = MockChatModel("fake-kind-no-contacts", replies=[SUPPORT_NO_RESOURCES])
     result = await respond(responder_for(fake), DISTRESS, support_case())
     assert result.text.startswith(SUPPORT_NO_RESOURCES)
-    assert "555-0100" in result.text and result.resources_appended
+    assert "555-0100" in result.text and result.resources_appended and result.appended == ("crisis_resources",)
     assert result.attempts == 1 and result.repaired and not result.fallback_used
     assert result.checks.passed
     # The generator was handed the contacts up front.

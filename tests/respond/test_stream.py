@@ -121,6 +121,19 @@ async def test_a_support_stream_gets_resources_appended(responder_for: Callable[
     assert stream.result.resources_appended and stream.result.checks.passed
 
 
+async def test_a_careful_stream_gets_its_care_note_appended(responder_for: Callable[..., Responder]) -> None:
+    answer = "A wet-weather tip: plan one indoor project you have been putting off and start it today."
+    fake = MockChatModel("fake-helpful-no-note", replies=[answer])
+    stream = responder_for(fake).stream(
+        Conversation.from_text("One tip for a rainy day?"),
+        make_assessment("none", 0, "benign"),
+        make_decision("comply_with_care"),
+    )
+    chunks = await collect(stream)
+    assert "".join(chunks).startswith(answer) and "Please note" in chunks[-1]
+    assert stream.result.appended == ("care_note",) and stream.result.checks.passed and not stream.result.fallback_used
+
+
 async def test_result_needs_a_finished_stream_and_a_stream_is_read_once(
     responder_for: Callable[..., Responder],
 ) -> None:

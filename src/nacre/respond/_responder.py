@@ -30,8 +30,13 @@ def _ms(since: float) -> float:
     return (time.perf_counter() - since) * 1000
 
 
-def _only_lacks_resources(report: ContractReport) -> bool:
-    return report.missing == ("crisis_resources",) and not report.violations
+# Required elements a curated sentence can supply when a draft is otherwise fine: appending them keeps a good answer
+# instead of replacing it with a snippet.
+_APPENDABLE = frozenset({"crisis_resources", "care_note"})
+
+
+def _only_lacks_appendable(report: ContractReport) -> bool:
+    return bool(report.missing) and set(report.missing) <= _APPENDABLE and not report.violations
 
 
 class Responder:
@@ -40,7 +45,8 @@ class Responder:
     Flow: build the chain, render it as a system prompt ahead of the user's conversation, generate, check the
     contract and the chain leak detector, regenerate with a stricter instruction naming what was missing or
     forbidden (up to ``max_repairs`` times), and otherwise compose a reply from curated snippets. A ``support``
-    reply that is fine but lacks crisis contacts gets the locale's contacts appended. Any model error falls back to
+    reply that is fine but lacks crisis contacts gets the locale's contacts appended, and a ``comply_with_care`` reply
+    that lacks only its care note gets a short curated one. Any model error falls back to
     the snippets (fail closed) and is logged.
 
     Args:
@@ -149,13 +155,17 @@ class Responder:
             started = time.perf_counter()
             report = await self._check(text, plan)
             reports.append(report)
-            if not report.passed and plan.strategy == "support" and _only_lacks_resources(report):
-                text = self.composer.with_resources(text, lang=plan.lang, locale=plan.locale)
-                with_contacts = await self._check(text, plan)
+            if not report.passed and _only_lacks_appendable(report):
+                if "crisis_resources" in report.missing:
+                    text = self.composer.with_resources(text, lang=plan.lang, locale=plan.locale)
+                if "care_note" in report.missing:
+                    text = self.composer.with_care_note(text, lang=plan.lang)
+                completed = await self._check(text, plan)
                 check_ms += _ms(started)
-                if with_contacts.passed:
+                if completed.passed:
+                    appended = tuple(report.missing)
                     return Outcome(
-                        text, with_contacts, tuple(reports), attempt, True, generate_ms=generate_ms, check_ms=check_ms
+                        text, completed, tuple(reports), attempt, appended, generate_ms=generate_ms, check_ms=check_ms
                     )
             else:
                 check_ms += _ms(started)
@@ -210,10 +220,11 @@ class Responder:
             strategy=plan.strategy,
             checks=report,
             attempts=outcome.attempts,
-            repaired=not fallback and (outcome.attempts > 1 or outcome.appended),
+            repaired=not fallback and (outcome.attempts > 1 or bool(outcome.appended)),
             fallback_used=fallback,
             timings=timings,
-            resources_appended=outcome.appended,
+            resources_appended="crisis_resources" in outcome.appended,
+            appended=outcome.appended,
             locale=plan.locale_key,
             model_id=self.model.model_id,
             attempt_reports=outcome.reports,

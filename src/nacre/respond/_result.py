@@ -21,10 +21,12 @@ class ResponseResult:
         strategy: The strategy the reply was written under.
         checks: The contract report of the final text.
         attempts: Model calls made (0 if the model was never reached).
-        repaired: Whether the final text needed fixing: a regeneration, or crisis contacts appended.
+        repaired: Whether the final text needed fixing: a regeneration, or a curated sentence appended.
         fallback_used: Whether the text was composed from curated snippets instead of generated.
         timings: Milliseconds per stage (``chain``, ``generate``, ``check``, ``total``).
         resources_appended: Whether the locale's crisis contacts were appended to a generated reply.
+        appended: The required elements supplied by a curated sentence after a generated reply
+            (``crisis_resources``, ``care_note``).
         interrupted: For streams: whether generation was stopped because the growing text tripped a check.
         locale: The locale whose crisis contacts applied.
         model_id: The generator.
@@ -41,6 +43,7 @@ class ResponseResult:
     fallback_used: bool
     timings: Mapping[str, float] = field(default_factory=dict)
     resources_appended: bool = False
+    appended: tuple[str, ...] = ()
     interrupted: bool = False
     locale: str = "default"
     model_id: str = ""
@@ -58,6 +61,7 @@ class ResponseResult:
             "repaired": self.repaired,
             "fallback_used": self.fallback_used,
             "resources_appended": self.resources_appended,
+            "appended": list(self.appended),
             "interrupted": self.interrupted,
             "locale": self.locale,
             "model_id": self.model_id,
@@ -89,7 +93,7 @@ class Outcome:
     report: ContractReport | None
     reports: tuple[ContractReport, ...]
     attempts: int
-    appended: bool = False
+    appended: tuple[str, ...] = ()
     error: str | None = None
     generate_ms: float = 0.0
     check_ms: float = 0.0

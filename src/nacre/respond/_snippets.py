@@ -33,6 +33,7 @@ class _Wording:
     no_resources: str
     unavailable: str
     resources_intro: str
+    care_note: str
     this_topic: str
     call: str
     hours: str
@@ -47,6 +48,10 @@ _WORDING: Mapping[str, _Wording] = MappingProxyType(
                 "little more detail about what you need?"
             ),
             resources_intro="If you'd like to talk to someone right now, these services are there for you:",
+            care_note=(
+                "Please note: this is general information. Where the details matter for your situation, check them "
+                "with a qualified professional or an official source."
+            ),
             this_topic="this topic",
             call="call {contact}",
             hours=" ({hours})",
@@ -55,6 +60,7 @@ _WORDING: Mapping[str, _Wording] = MappingProxyType(
             no_resources="- 当地的紧急求助电话（如果你或他人正面临紧急危险）",
             unavailable="抱歉，我刚才没能整理出可靠的回答。可以再问一次吗？也可以多说一些你需要的具体内容。",
             resources_intro="如果你想现在就找人聊聊，这些求助渠道随时可以联系：",
+            care_note="请注意：以上是一般性信息；涉及你具体情况的细节，建议再向专业人士或官方渠道核实。",
             this_topic="这个话题",
             call="拨打 {contact}",
             hours="（{hours}）",
@@ -287,6 +293,10 @@ class SnippetComposer:
         """Append the locale's crisis services to a reply that lacks them."""
         intro = _wording(lang).resources_intro
         return f"{reply.rstrip()}\n\n{intro}\n{self.resources_text(lang=lang, locale=locale)}"
+
+    def with_care_note(self, reply: str, *, lang: str) -> str:
+        """Append a short, general note on accuracy to a careful answer that lacks one."""
+        return f"{reply.rstrip()}\n\n{_wording(lang).care_note}"
 
     def _template(self, category: str, lang: str, strategy: str) -> str | None:
         chain = [category, *self.taxonomy.ancestors(category)] if category in self.taxonomy else []

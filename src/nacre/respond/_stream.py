@@ -110,7 +110,8 @@ async def stream_reply(
         error = f"{type(exc).__name__}: {exc}"
     generate_ms = (time.perf_counter() - started) * 1000
 
-    attempts, appended, repaired, fallback = 1, False, False, False
+    attempts, repaired, fallback = 1, False, False
+    appended: tuple[str, ...] = ()
     reports = []
     if error is None and not tripped:
         report = await responder._check(text.strip(), plan)
@@ -126,7 +127,12 @@ async def stream_reply(
                 block = responder.composer.with_resources("", lang=plan.lang, locale=plan.locale)
                 sent.append(block)
                 yield block
-                appended = repaired = True
+                appended, repaired = (*appended, "crisis_resources"), True
+            if "care_note" in report.missing:
+                block = responder.composer.with_care_note("", lang=plan.lang)
+                sent.append(block)
+                yield block
+                appended, repaired = (*appended, "care_note"), True
     elif tripped:
         logger.info("respond: stream stopped on %s", ", ".join(c.id for c in tripped))
 
@@ -168,7 +174,8 @@ async def stream_reply(
                 "check": (time.perf_counter() - check_start) * 1000,
                 "total": (time.perf_counter() - start) * 1000,
             },
-            resources_appended=appended,
+            resources_appended="crisis_resources" in appended,
+            appended=appended,
             interrupted=bool(tripped),
             locale=plan.locale_key,
             model_id=responder.model.model_id,
