@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -13,7 +13,7 @@ import numpy.typing as npt
 from nacre.assess._embed import CachingEmbedder, Embedder
 from nacre.assess._heads import Heads, signal_features
 from nacre.assess._lru import LRUCache
-from nacre.assess._normalize import Normalized
+from nacre.assess._normalize import CONTENT_FREE, Normalized
 from nacre.errors import ConfigError
 
 
@@ -101,6 +101,7 @@ class Classifier:
         with self._one_blas_thread():
             probs = self.heads.predict_texts(x, texts, [items[o].lang for o in owners])
         harm = probs["harmful"][:, 1]
+        neutral = self._neutral()
         # An embedder that stacks several layers' vectors says which leading part turn-to-turn similarity compares.
         similar: int = getattr(self.embedder, "similarity_dim", None) or emb.shape[1]
         out: list[Scores] = []
@@ -109,6 +110,10 @@ class Classifier:
             count = 1 + len(item.readings)
             rows = range(start, start + count)
             best = max(rows, key=lambda r: float(harm[r]))
+            if any(s.kind == CONTENT_FREE for s in item.signals):
+                out.append(replace(neutral, vector=emb[start, :similar]))
+                start += count
+                continue
             out.append(
                 Scores(
                     harm=float(harm[best]),
@@ -122,6 +127,19 @@ class Classifier:
             )
             start += count
         return out
+
+    def _neutral(self) -> Scores:
+        """The reading of a content-free message: no harm, no hazard, no evidence about the user."""
+        labels = self.heads["category"].labels
+        users = self.heads["user_type"].labels
+        interactions = self.heads["interaction"].labels
+        return Scores(
+            harm=0.0,
+            categories={label: float(label == "none") for label in labels},
+            severity=[1.0, 0.0, 0.0, 0.0],
+            user_type={label: 1.0 / len(users) for label in users},
+            interaction={label: float(label == "declarative") for label in interactions},
+        )
 
     def clear_cache(self) -> None:
         """Forget the cached vectors, the embedder's included."""

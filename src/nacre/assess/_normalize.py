@@ -14,9 +14,14 @@ import unicodedata
 from dataclasses import dataclass
 
 from nacre.assess._decode import CLEANERS, DECODERS
+from nacre.assess._phatic import is_content_free
 from nacre.assess._types import Signal
 
 LONG_TEXT_CHARS = 1500
+
+# The signal on a message that says nothing beyond a greeting, thanks or acknowledgement: the classifier does not
+# read it (see nacre.assess._phatic).
+CONTENT_FREE = "content_free"
 MAX_SEGMENTS = 6
 
 # (kind, pattern, is jailbreak evidence on its own)
@@ -315,6 +320,8 @@ def normalize(text: str) -> Normalized:
         extracted.extend(segments)
         signals.append(Signal(kind="long_text", detail=f"{len(clean)} chars", jailbreak=padded))
     readings.extend(dict.fromkeys(r for r in extracted if r and r != clean and r not in readings))
+    if not readings and not signals and is_content_free(clean):
+        signals.append(Signal(kind=CONTENT_FREE, detail="a greeting, thanks or acknowledgement alone", jailbreak=False))
     return Normalized(
         original=text, text=clean, readings=tuple(readings), signals=tuple(signals), lang=detect_lang(clean)
     )
