@@ -233,6 +233,34 @@ def test_upstream_errors_become_openai_errors(client: openai.OpenAI) -> None:
     assert "upstream_rejected" in str(bad.value.body)
 
 
+def _reply_text(client: openai.OpenAI, messages: list[dict[str, str]], *, stream: bool, **extra: Any) -> str:
+    """The reply's text, read to the end (a streamed error event raises)."""
+    if stream:
+        chunks = client.chat.completions.create(model=MODEL, messages=messages, stream=True, extra_body=extra)
+        return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    reply = client.chat.completions.create(model=MODEL, messages=messages, extra_body=extra)
+    return reply.choices[0].message.content or ""
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_guarded_request_gets_the_upstream_error_too(client: openai.OpenAI, stream: bool) -> None:
+    # Guarded or not, an upstream failure reaches the client as an error it can handle, not as an apology that
+    # looks like the model's answer.
+    with pytest.raises(openai.APIError) as info:
+        _reply_text(client, user(MALICIOUS), stream=stream, mock_upstream={"status": 500})
+    assert "HTTP 500" in info.value.message
+    if not stream:
+        assert isinstance(info.value, openai.APIStatusError) and info.value.status_code == 502
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_distressed_user_gets_the_crisis_reply_even_when_the_upstream_fails(
+    client: openai.OpenAI, stream: bool
+) -> None:
+    text = _reply_text(client, user(DISTRESS), stream=stream, mock_upstream={"status": 500})
+    assert any(contact in text for contact in US_CONTACTS), text
+
+
 def test_upstream_killed_mid_stream_gives_a_clean_error_event(client: openai.OpenAI) -> None:
     stream = client.chat.completions.create(
         model=MODEL, messages=user(BENIGN), stream=True, extra_body={"mock_upstream": {"die_after": 2}}

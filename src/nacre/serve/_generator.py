@@ -8,7 +8,7 @@ from typing import Any
 
 from nacre.conversation import Conversation
 from nacre.models import Capabilities, Completion, GenerationConfig, StreamChunk, Usage
-from nacre.serve._upstream import Upstream
+from nacre.serve._upstream import Upstream, UpstreamError
 from nacre.serve._wire import chunk_text, message_text, usage_of
 
 # A guarded reply is plain text checked against its strategy's contract, so fields that would turn it into tool
@@ -36,7 +36,8 @@ class UpstreamChatModel:
 
     The guard's responder calls it with the conversation it built (its system-prompt scaffold first); sampling
     settings come from the client's request, not from the responder, except that a request without a token limit
-    gets ``default_max_tokens`` (repairs may call the model more than once). Token usage adds up over calls.
+    gets ``default_max_tokens`` (repairs may call the model more than once). Token usage adds up over calls, and
+    ``failure`` keeps the last upstream error, so the proxy can answer it as an error instead of a fallback reply.
 
     Args:
         upstream: The model server.
@@ -53,6 +54,7 @@ class UpstreamChatModel:
         self._base = base
         self.usage = Usage()
         self.calls = 0
+        self.failure: UpstreamError | None = None
 
     @property
     def model_id(self) -> str:
@@ -91,7 +93,11 @@ class UpstreamChatModel:
         """
         start = time.perf_counter()
         self.calls += 1
-        data = await self._upstream.complete(self._body(conversation, stream=False))
+        try:
+            data = await self._upstream.complete(self._body(conversation, stream=False))
+        except UpstreamError as exc:
+            self.failure = exc
+            raise
         usage = usage_of(data)
         self._count(usage)
         choices = data.get("choices") or [{}]
@@ -114,18 +120,22 @@ class UpstreamChatModel:
         """
         start = time.perf_counter()
         self.calls += 1
-        source = await self._upstream.open_stream(self._body(conversation, stream=True))
         parts: list[str] = []
         usage: Usage | None = None
         try:
-            async for chunk in source:
-                usage = usage_of(chunk) or usage
-                delta = chunk_text(chunk)
-                if delta:
-                    parts.append(delta)
-                    yield StreamChunk(delta=delta)
-        finally:
-            await source.aclose()
+            source = await self._upstream.open_stream(self._body(conversation, stream=True))
+            try:
+                async for chunk in source:
+                    usage = usage_of(chunk) or usage
+                    delta = chunk_text(chunk)
+                    if delta:
+                        parts.append(delta)
+                        yield StreamChunk(delta=delta)
+            finally:
+                await source.aclose()
+        except UpstreamError as exc:
+            self.failure = exc
+            raise
         self._count(usage)
         yield StreamChunk(
             delta="",

@@ -316,9 +316,14 @@ class Proxy:
                 final_extra=(lambda r: {"nacre": reply_summary(r)}) if self.config.decision_field else None,
                 usage=(lambda: model.usage) if wants_usage else None,
                 on_done=lambda o: self._streamed(ctx, o),
+                failure=None if decision.strategy == "support" else (lambda: model.failure),
             )
             return SSEResponse(events, headers=self._headers(ctx))
         result = await responder.respond(parsed.conversation, risk, decision, locale=locale)
+        if model.failure is not None and decision.strategy != "support":
+            # The client gets the upstream's failure as an error it can handle; only a person who may be in crisis
+            # gets the curated reply with crisis contacts instead.
+            raise self._upstream_failed(model.failure)
         body = completion_body(
             request_id=ctx.request_id,
             model=parsed.request.model,

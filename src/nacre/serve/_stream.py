@@ -147,6 +147,7 @@ async def guarded(
     final_extra: Callable[[ResponseResult], Mapping[str, Any]] | None,
     usage: Callable[[], Usage] | None,
     on_done: Callable[[StreamOutcome], None],
+    failure: Callable[[], UpstreamError | None] | None = None,
 ) -> AsyncGenerator[bytes, None]:
     """Stream a guarded reply: the responder's checked pieces as OpenAI chunks.
 
@@ -162,6 +163,8 @@ async def guarded(
         final_extra: Fields for the last chunk, from the responder's result, or ``None``.
         usage: Token counts for a final usage chunk (when the client asked for one), or ``None``.
         on_done: Called once at the end, whatever happened.
+        failure: The upstream's failure, if it failed before any of the reply was sent: the stream then ends with
+            its error event instead of the responder's fallback text. ``None`` keeps the fallback.
 
     Yields:
         SSE events.
@@ -173,6 +176,11 @@ async def guarded(
     try:
         yield sse(first)
         async for piece in reply:
+            failed = failure() if failure is not None and outcome.chunks == 0 else None
+            if failed is not None:
+                outcome.error, outcome.error_kind = failed.message, failed.kind
+                yield sse(failed.to_api_error().body())
+                return
             outcome.chunks += 1
             outcome.add(piece)
             yield sse(chunk_body(request_id=request_id, model=model, created=created, delta={"content": piece}))

@@ -17,7 +17,7 @@ from typing import Any, Literal, Protocol
 import aiohttp
 
 from nacre.conversation import Conversation
-from nacre.errors import NacreError
+from nacre.errors import ModelError, NacreError
 from nacre.models import ChatModel, GenerationConfig, Usage
 from nacre.serve._errors import APIError, bad_gateway, gateway_timeout
 from nacre.serve._wire import chunk_body, completion_body, new_request_id
@@ -41,7 +41,7 @@ def env_proxy(url: str) -> str | None:
     return proxy
 
 
-class UpstreamError(Exception):
+class UpstreamError(ModelError):
     """The upstream failed.
 
     Args:
