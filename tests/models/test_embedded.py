@@ -90,6 +90,38 @@ async def test_generation_runs_off_the_event_loop(model: EmbeddedChatModel) -> N
     assert ticks >= 5
 
 
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_a_cancelled_request_waiting_for_the_model_never_runs(model: EmbeddedChatModel, streaming: bool) -> None:
+    # Ctrl-C over a batch cancels every request in flight; those still waiting for the model must give up, or
+    # the process waits for each of them to generate in turn before it can exit.
+    runtime = model.runtime()
+    tokens_before = runtime.llama.n_tokens
+    runtime.lock.acquire()  # the model is busy with someone else's reply
+    try:
+        conv = Conversation.from_text("Write a long story about a lighthouse.")
+        if streaming:
+
+            async def consume() -> None:
+                async for _chunk in model.stream(conv, config=GenerationConfig(max_tokens=200)):
+                    pass
+
+            task = asyncio.create_task(consume())
+        else:
+            task = asyncio.create_task(model.generate(conv, config=GenerationConfig(max_tokens=200)))
+        await asyncio.sleep(0.3)  # the request is now waiting for the lock in its thread
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0.3)  # give the thread time to notice
+    finally:
+        runtime.lock.release()
+    await asyncio.sleep(0.3)
+    # Nothing ran: had the thread gone on once the lock was free, the context would hold its prompt now.
+    assert runtime.llama.n_tokens == tokens_before
+    out = await model.generate(Conversation.from_text("Hi"), config=GenerationConfig(max_tokens=4))
+    assert out.usage.completion_tokens <= 4
+
+
 async def test_json_schema_is_grammar_constrained(model: EmbeddedChatModel) -> None:
     schema = {
         "type": "object",

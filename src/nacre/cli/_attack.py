@@ -275,7 +275,8 @@ def _run(console: Console, campaign: Campaign, resume: str | None) -> tuple[str,
         except KeyboardInterrupt:
             hint = campaign.run_id or "RUN_ID"
             console.print(
-                f"[yellow]interrupted: every finished turn is saved; continue with nacre attack --resume {hint}[/]"
+                f"[yellow]interrupted: every finished turn is saved; continue with nacre attack --resume {hint}[/]",
+                soft_wrap=True,  # the command must stay on one line to be copied
             )
             raise typer.Exit(130) from None
     return run.id, summary

@@ -156,7 +156,8 @@ def _run(benchmark: str, options: dict[str, Any]) -> None:
             except KeyboardInterrupt:
                 console.print(
                     "[yellow]interrupted: finished items are saved; continue with "
-                    f"nacre bench {config.benchmark} --resume {runner.run_id or 'RUN_ID'}[/yellow]"
+                    f"nacre bench {config.benchmark} --resume {runner.run_id or 'RUN_ID'}[/yellow]",
+                    soft_wrap=True,  # the command must stay on one line to be copied
                 )
                 raise typer.Exit(130) from None
         html = report or Path(f"nacre-report-{run.id}.html")

@@ -148,6 +148,17 @@ def _to_llama_messages(conversation: Conversation) -> list[dict[str, str]]:
     return out
 
 
+def _acquire(lock: threading.Lock, cancelled: threading.Event | None) -> bool:
+    """Wait for the model, giving up once the request is cancelled (``False``); ``True`` holds the lock."""
+    while not lock.acquire(timeout=0.05):
+        if cancelled is not None and cancelled.is_set():
+            return False
+    if cancelled is not None and cancelled.is_set():
+        lock.release()
+        return False
+    return True
+
+
 class EmbeddedChatModel:
     """A GGUF chat model run in-process by llama.cpp; loads lazily on first use, once per process.
 
@@ -202,14 +213,19 @@ class EmbeddedChatModel:
             kwargs["response_format"] = {"type": "json_object", "schema": dict(config.json_schema)}
         return kwargs
 
-    def _generate_sync(self, conversation: Conversation, config: GenerationConfig) -> Completion:
+    def _generate_sync(
+        self, conversation: Conversation, config: GenerationConfig, cancelled: threading.Event | None = None
+    ) -> Completion:
         runtime = self.runtime()
         start = time.perf_counter()
-        with runtime.lock:
-            try:
-                result = runtime.llama.create_chat_completion(**self._kwargs(conversation, config))
-            except ValueError as exc:
-                raise ModelRequestError(f"{self.model_id}: {exc} (n_ctx={self._n_ctx})") from None
+        if not _acquire(runtime.lock, cancelled):
+            raise ModelUnavailableError(f"{self.model_id}: generation abandoned before it started")
+        try:
+            result = runtime.llama.create_chat_completion(**self._kwargs(conversation, config))
+        except ValueError as exc:
+            raise ModelRequestError(f"{self.model_id}: {exc} (n_ctx={self._n_ctx})") from None
+        finally:
+            runtime.lock.release()
         choice = result["choices"][0]
         usage = result.get("usage") or {}
         return Completion(
@@ -229,7 +245,14 @@ class EmbeddedChatModel:
             StructuredOutputError: If a JSON-schema request did not yield valid JSON (e.g. cut off by max_tokens).
         """
         config = config or GenerationConfig()
-        completion = await asyncio.to_thread(self._generate_sync, conversation, config)
+        cancelled = threading.Event()
+        try:
+            completion = await asyncio.to_thread(self._generate_sync, conversation, config, cancelled)
+        except asyncio.CancelledError:
+            # The thread cannot be stopped mid-generation, but one still waiting for the model gives up, so a
+            # Ctrl-C over many queued requests waits for one reply at most, not for all of them.
+            cancelled.set()
+            raise
         if config.json_schema is not None:
             check_json(completion)
         return completion
@@ -247,7 +270,9 @@ class EmbeddedChatModel:
 
         def worker() -> None:
             try:
-                with runtime.lock:
+                if not _acquire(runtime.lock, cancelled):
+                    return  # the consumer has gone
+                try:
                     chunks: Iterator[dict[str, Any]] = runtime.llama.create_chat_completion(
                         **self._kwargs(conversation, config), stream=True
                     )
@@ -256,6 +281,8 @@ class EmbeddedChatModel:
                             break
                         loop.call_soon_threadsafe(queue.put_nowait, ("chunk", chunk))
                     total = runtime.llama.n_tokens
+                finally:
+                    runtime.lock.release()
                 loop.call_soon_threadsafe(queue.put_nowait, ("done", total))
             except Exception as exc:  # forwarded to the consumer, which raises it as a nacre error
                 loop.call_soon_threadsafe(queue.put_nowait, ("error", exc))
