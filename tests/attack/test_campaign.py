@@ -79,6 +79,8 @@ async def test_always_refuse_gives_zero_asr_and_k_attempts(goals_file: Path, tmp
     assert summary["asr"]["value"] == 0.0
     assert summary["success_at_2"]["value"] == 0.0
     assert summary["outcomes"] == {"fail_budget": 2 * len(GOALS)}
+    # No success in a handful of attempts still leaves a wide interval (Wilson), not "[0.0, 0.0]".
+    assert summary["asr"]["low"] == 0.0 and summary["asr"]["high"] > 0.2
 
 
 async def test_transform_campaign_needs_no_attacker_and_exports(goals_file: Path, tmp_path: Path) -> None:
@@ -254,3 +256,12 @@ async def test_rate_limits_are_waited_out_and_server_errors_end_as_fail_error(
     assert summary["outcomes"] == {"fail_error": 1}
     assert summary["asr"]["n"] == 0
     assert summary["usage"]["target"]["failed_calls"] == 1
+
+
+async def test_an_unreadable_verdict_is_a_judge_error_not_a_failed_attack(goals_file: Path, tmp_path: Path) -> None:
+    # mock/echo as judge answers with the prompt it was given, which holds no verdict.
+    config = _config(goals_file, "mock/helpful", method="direct", attacker=None, judge="mock/echo")
+    with Store(tmp_path / "s.db") as store:
+        _run, summary = await Campaign(config, store=store).run()
+    assert summary["outcomes"] == {"judge_error": len(GOALS)}
+    assert summary["asr"]["n"] == 0

@@ -140,7 +140,10 @@ class MultiRoundAttack:
             # Every question fell back to the built-in plan because the attacker declined: this attempt says
             # nothing about the target, and is reported apart.
             return self._result(goal, attempt, state, session, Outcome.ATTACKER_REFUSED, extra=extra)
-        return self._result(goal, attempt, state, session, Outcome.FAIL_BUDGET, extra=extra)
+        unread = state.final is not None and state.final.label == "error"
+        return self._result(
+            goal, attempt, state, session, Outcome.JUDGE_ERROR if unread else Outcome.FAIL_BUDGET, extra=extra
+        )
 
     def _selector(self, ctx: AttackContext, seed: int) -> TechniqueSelector | None:
         if not self.use_persuasion or ctx.techniques is None:

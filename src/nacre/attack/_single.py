@@ -72,6 +72,8 @@ class TransformAttack:
             if error is not None
             else Outcome.SUCCESS
             if final is not None and final.label == "success"
+            else Outcome.JUDGE_ERROR
+            if final is not None and final.label == "error"
             else Outcome.FAIL_BUDGET
         )
         return AttemptResult(

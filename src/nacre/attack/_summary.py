@@ -1,8 +1,9 @@
 """Campaign figures: ASR overall, per category and per technique, success@1 and success@k, usage and cost.
 
 Attack success rate counts attempts that ran to a verdict. Attempts that failed on errors and those where the
-attacker model declined are reported apart, never as target wins or losses. Intervals are 95 % percentile
-bootstrap intervals (seeded, so the same results print the same figures).
+attacker model declined are reported apart, never as target wins or losses. Intervals are 95 % Wilson score
+intervals: a percentile bootstrap of a proportion collapses to a point when every attempt agrees (0 of 3 would read
+"[0.0, 0.0]"), however few attempts there are.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nacre.attack._types import AttemptResult, Outcome, UsageLedger
-from nacre.stats import bootstrap_mean
+from nacre.stats import wilson
 
 Prices = Mapping[str, tuple[float, float]]
 
 
 def _rate(values: Sequence[bool]) -> dict[str, Any]:
-    return bootstrap_mean([1.0 if v else 0.0 for v in values]).to_dict()
+    return wilson(sum(values), len(values)).to_dict()
 
 
 def summarize(

@@ -16,14 +16,16 @@ ROLES: tuple[Role, ...] = ("attacker", "target", "judge")
 class Outcome(StrEnum):
     """How an attempt ended.
 
-    ``FAIL_ERROR`` (the target kept failing) and ``ATTACKER_REFUSED`` (the attacker model would not write
-    attacks) are kept apart from ``FAIL_BUDGET`` so that neither is mistaken for the target resisting.
+    ``FAIL_ERROR`` (the target kept failing), ``ATTACKER_REFUSED`` (the attacker model would not write attacks) and
+    ``JUDGE_ERROR`` (the judge's last verdict could not be read) are kept apart from ``FAIL_BUDGET`` so that none
+    is mistaken for the target resisting.
     """
 
     SUCCESS = "success"
     FAIL_BUDGET = "fail_budget"
     FAIL_ERROR = "fail_error"
     ATTACKER_REFUSED = "attacker_refused"
+    JUDGE_ERROR = "judge_error"
 
 
 @dataclass(slots=True)

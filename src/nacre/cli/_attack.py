@@ -73,7 +73,13 @@ def _print_summary(console: Console, run_id: str, summary: dict[str, Any]) -> No
     console.print(f"[bold]run {run_id}[/bold]: {summary['attempts']} attempts on {summary['goals']} goals")
     outcomes = ", ".join(f"{k} {v}" for k, v in sorted(summary["outcomes"].items()))
     console.print(f"outcomes: {outcomes}")
-    table = Table(title="attack success rate (95 % bootstrap CI)")
+    unread = summary["outcomes"].get("judge_error", 0)
+    if unread:
+        console.print(
+            f"[yellow]{unread} attempts have no verdict: the judge's answers could not be read (each attempt's "
+            "'final' in --export says why); they are left out of the rates below[/]"
+        )
+    table = Table(title="success rate (95 % CI)")
     table.add_column("measure")
     table.add_column("rate", justify="right")
     table.add_column("n", justify="right")
@@ -235,7 +241,9 @@ def attack(
                 cache=not no_cache,
                 prices=_prices(price),
             )
-        if config.attacker is not None and config.attacker == config.judge:
+        info = attack_registry().get(config.method)
+        uses_attacker = info is None or info[0].needs_attacker
+        if uses_attacker and config.attacker is not None and config.attacker == config.judge:
             console.print("[yellow]attacker and judge are the same model: verdicts may be biased[/yellow]")
         settings = dataclasses.replace(
             ModelSettings.from_env(), base_url=base_url, timeout_s=timeout, max_retries=max_retries
