@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from nacre.bench import BenchConfig, BenchRunner, load_item_results
-from nacre.errors import ConfigError
+from nacre.conversation import Conversation
+from nacre.errors import ConfigError, ModelUnavailableError
 from nacre.models import MockChatModel
 from nacre.store import Store
 
@@ -76,6 +77,28 @@ async def test_resume_skips_finished_items(tmp_path: Path) -> None:
         finished, summary = await BenchRunner(config, store=store, target_model=target).run(resume=run.id)
     assert len(target.calls) - before == 4  # only items two (3 turns) and three (1 turn)
     assert summary["n_items"] == 3 and finished.status == "completed"
+
+
+async def test_items_the_target_failed_on_are_reported_and_retried_on_resume(tmp_path: Path) -> None:
+    config = BenchConfig(benchmark="xstest", target="mock/x", dataset=str(_items(tmp_path)), cache=False)
+    down = True
+
+    def reply(conversation: Conversation) -> str:
+        if down and "capital" in conversation[-1].text:
+            raise ModelUnavailableError("fake endpoint is down")
+        return "fine"
+
+    with Store(tmp_path / "s.db") as store:
+        run, summary = await BenchRunner(config, store=store, target_model=MockChatModel("x", replies=reply)).run()
+        assert summary["n_items"] == 3 and summary["target_errors"] == 1
+        assert "fake endpoint is down" in summary["target_error_example"]
+        assert store.completed_items(run.id) == {"one", "two"}
+        down = False
+        _again, summary = await BenchRunner(config, store=store, target_model=MockChatModel("x", replies=reply)).run(
+            resume=run.id
+        )
+        assert store.completed_items(run.id) == {"one", "two", "three"}
+    assert summary["n_items"] == 3 and summary["target_errors"] == 0
 
 
 async def test_guarded_target_records_the_guard_decision(tmp_path: Path) -> None:

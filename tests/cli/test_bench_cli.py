@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.test_cli import assert_one_line_error, nacre
+from tests.conftest import free_port
 
 
 def test_bench_list_shows_sets_with_counts_and_licences() -> None:
@@ -93,3 +94,16 @@ def test_bench_mistakes_get_one_clear_line(args: list[str], needle: str, tmp_pat
             str(tmp_path / "r.html"),
         )
     assert_one_line_error(nacre(*args, "--db", str(db)), needle)
+
+
+def test_a_target_that_fails_every_item_is_an_error_and_the_run_resumes_by_its_kind(tmp_path: Path) -> None:
+    db = str(tmp_path / "s.db")
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    args = ("--target", url, "--target-model", "x", "--limit", "2", "--timeout", "2", "--db", db)
+    failed = nacre("bench", "xstest", *args, "--report", str(tmp_path / "r.html"))
+    assert failed.returncode == 1
+    errors = [line for line in failed.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "failed on every item" in errors[0] and "cannot reach" in errors[0]
+    assert not (tmp_path / "r.html").exists()
+    run_id = errors[0].split("--resume ")[1].split()[0]
+    assert_one_line_error(nacre("bench", "strata-sword", "--resume", run_id, "--db", db), "nacre bench xstest")

@@ -278,6 +278,7 @@ def summarize_run(run: RunRecord, results: Sequence[ItemResult], *, duration_s: 
         "created_at": run.created_at,
         "n_items": len(results),
         "target_errors": len(results) - len(ok),
+        "target_error_example": next((r.error for r in results if r.error), None),
         "judge_failures": judge_failures,
         "duration_s": round(duration_s, 2) if duration_s is not None else None,
         "notes": notes,

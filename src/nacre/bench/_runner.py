@@ -326,7 +326,8 @@ class BenchRunner:
             Conversation(result.messages),
             metadata={"result": result.to_dict()},
             message_meta=[{} if m.role == "user" else t for m, t in _align(result.messages, result.traces)],
-            complete=True,
+            # An item the target failed on stays open, so that --resume tries it again.
+            complete=result.error is None,
             scores=records,
         )
 
@@ -344,5 +345,5 @@ def load_item_results(store: Store, run_id: str) -> list[ItemResult]:
     return [
         ItemResult.from_dict(record.metadata["result"])
         for record in store.conversations(run_id)
-        if record.status == "complete" and "result" in record.metadata
+        if "result" in record.metadata  # items the target failed on are open but carry their result
     ]

@@ -17,7 +17,7 @@ from rich.table import Table
 from nacre.bench import BENCHMARKS, BenchConfig, BenchRunner, ItemResult, write_report
 from nacre.cli import _common
 from nacre.datasets import DATASETS, load_items
-from nacre.errors import ConfigError, NacreError
+from nacre.errors import ConfigError, ModelError, NacreError
 from nacre.models import ModelSettings
 from nacre.store import Store, default_path
 
@@ -113,6 +113,14 @@ def _headline(console: Console, summary: dict[str, Any]) -> None:
             f"[yellow]{summary.get('target_errors', 0)} target errors, {summary['judge_failures']} judge failures "
             "(counted, not dropped silently)[/yellow]"
         )
+    if summary.get("target_errors"):
+        console.print(
+            f"[yellow]the target failed on {summary['target_errors']} items, e.g. "
+            f"{summary.get('target_error_example')}; once it works, "
+            f"nacre bench {summary['benchmark']} --resume {summary['run_id']} retries them[/yellow]",
+            soft_wrap=True,
+            highlight=False,
+        )
 
 
 def _run(benchmark: str, options: dict[str, Any]) -> None:
@@ -127,6 +135,8 @@ def _run(benchmark: str, options: dict[str, Any]) -> None:
             run = store.get_run(resume)
             if not run.kind.startswith("bench."):
                 raise ConfigError(f"run {resume} is a {run.kind} run, not a benchmark run")
+            if run.kind != f"bench.{benchmark}":
+                raise ConfigError(f"run {resume} is a {run.kind} run: resume it with nacre bench {run.kind[6:]}")
             config = BenchConfig.from_dict(run.config)
         else:
             if options["target"] is None:
@@ -160,6 +170,11 @@ def _run(benchmark: str, options: dict[str, Any]) -> None:
                     soft_wrap=True,  # the command must stay on one line to be copied
                 )
                 raise typer.Exit(130) from None
+        if summary["n_items"] and summary["target_errors"] == summary["n_items"]:
+            raise ModelError(
+                f"the target failed on every item ({summary.get('target_error_example')}), so nothing was measured "
+                f"and no report was written; once it works, nacre bench {benchmark} --resume {run.id} retries them"
+            )
         html = report or Path(f"nacre-report-{run.id}.html")
         write_report([summary], html, html.with_suffix(".json"))
         if as_json:
