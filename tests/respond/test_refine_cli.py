@@ -267,3 +267,13 @@ def test_the_assessor_shares_the_similarity_embedder() -> None:
     assessments = _Assessments(Console(), embedder)
     assert assessments("how do I bake bread") is not None
     assert assessments._assessor is not None and assessments._assessor.classifier.embedder is embedder
+
+
+def test_evaluators_that_never_answer_in_json_are_an_error_not_a_success(tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(q) + "\n" for q in QUERIES))
+    result = nacre("refine", "--in", str(src), "--out", str(tmp_path / "x/"), "--model", "mock/helpful", "--no-cache")
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and f"could not score {len(QUERIES)} of {len(QUERIES)} queries" in errors[0]
+    assert "no JSON object" in errors[0] and "Traceback" not in result.stderr

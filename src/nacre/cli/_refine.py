@@ -21,7 +21,7 @@ from nacre.assess import Assessor, Embedder, RiskAssessment, default_embedder, d
 from nacre.batch import ResumableWriter, check_paths, count_lines, read_jsonl
 from nacre.cli import _common
 from nacre.conversation import Conversation
-from nacre.errors import ConfigError, MissingExtraError, NacreError
+from nacre.errors import ConfigError, MissingExtraError, ModelError, NacreError
 from nacre.models import CachedChatModel, ChatModel, GenerationConfig
 from nacre.respond import SafetyChain, render_system_prompt
 from nacre.respond.refine import (
@@ -301,7 +301,8 @@ def refine(
         cache=not no_cache,
     )
     assessments = _Assessments(console, embedder)
-    counts = {"queries": 0, "bad": 0, "sft": 0, "orpo": 0}
+    counts = {"queries": 0, "bad": 0, "sft": 0, "orpo": 0, "unevaluated": 0}
+    evaluation_error: str | None = None
 
     async def one(job: Job) -> tuple[str, RefineResult]:
         assessment = assessments(job.query)
@@ -378,6 +379,9 @@ def refine(
                             writer.write(row)
                         writer.commit(rec.line)
                 counts["queries"] += 1
+                if result.stop_reason == "initial evaluation failed":
+                    counts["unevaluated"] += 1
+                    evaluation_error = evaluation_error or next((it.error for it in result.history if it.error), None)
                 counts["sft"] += len(rows["sft"])
                 counts["orpo"] += len(rows["orpo"])
                 progress.update(task, completed=rec.line)
@@ -392,3 +396,11 @@ def refine(
         highlight=False,
         soft_wrap=True,
     )
+    if counts["unevaluated"]:
+        what = (
+            f"the evaluators could not score {counts['unevaluated']} of {counts['queries']} queries "
+            f"({evaluation_error})"
+        )
+        if counts["unevaluated"] == counts["queries"]:
+            raise ModelError(f"{what}, so nothing was refined; pass an --evaluator that answers in JSON")
+        console.print(f"[yellow]{escape(what)}; those queries were not refined[/]", highlight=False, soft_wrap=True)
