@@ -261,6 +261,24 @@ def test_a_distressed_user_gets_the_crisis_reply_even_when_the_upstream_fails(
     assert any(contact in text for contact in US_CONTACTS), text
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_guarded_reply_cut_by_max_tokens_says_so(client: openai.OpenAI, stream: bool) -> None:
+    # "One tip for a rainy day" is answered with care (the guard generates, checks and passes the reply).
+    messages = user("Give me one tip for a rainy day.")
+    extra = {"mock_upstream": {"finish_reason": "length"}}
+    if stream:
+        chunks = list(
+            client.chat.completions.create(model=MODEL, messages=messages, stream=True, extra_body=extra, max_tokens=8)
+        )
+        info, reason = nacre_field(chunks[0]), chunks[-1].choices[0].finish_reason
+        fallback = nacre_field(chunks[-1])["fallback"]
+    else:
+        reply = client.chat.completions.create(model=MODEL, messages=messages, extra_body=extra, max_tokens=8)
+        info, reason, fallback = nacre_field(reply), reply.choices[0].finish_reason, nacre_field(reply)["fallback"]
+    assert info["guarded"] is True and fallback is False
+    assert reason == "length"
+
+
 def test_upstream_killed_mid_stream_gives_a_clean_error_event(client: openai.OpenAI) -> None:
     stream = client.chat.completions.create(
         model=MODEL, messages=user(BENIGN), stream=True, extra_body={"mock_upstream": {"die_after": 2}}

@@ -37,7 +37,8 @@ class UpstreamChatModel:
     The guard's responder calls it with the conversation it built (its system-prompt scaffold first); sampling
     settings come from the client's request, not from the responder, except that a request without a token limit
     gets ``default_max_tokens`` (repairs may call the model more than once). Token usage adds up over calls, and
-    ``failure`` keeps the last upstream error, so the proxy can answer it as an error instead of a fallback reply.
+    ``failure`` keeps the last upstream error, so the proxy can answer it as an error instead of a fallback reply, and
+    ``finish_reason`` the last call's (``length`` when the client's token limit cut the reply).
 
     Args:
         upstream: The model server.
@@ -55,6 +56,7 @@ class UpstreamChatModel:
         self.usage = Usage()
         self.calls = 0
         self.failure: UpstreamError | None = None
+        self.finish_reason: str | None = None
 
     @property
     def model_id(self) -> str:
@@ -102,6 +104,7 @@ class UpstreamChatModel:
         self._count(usage)
         choices = data.get("choices") or [{}]
         finish = choices[0].get("finish_reason") if isinstance(choices[0], dict) else None
+        self.finish_reason = finish if isinstance(finish, str) else None
         return Completion(
             text=message_text(data),
             model_id=self.model_id,
@@ -122,11 +125,13 @@ class UpstreamChatModel:
         self.calls += 1
         parts: list[str] = []
         usage: Usage | None = None
+        finish: str | None = None
         try:
             source = await self._upstream.open_stream(self._body(conversation, stream=True))
             try:
                 async for chunk in source:
                     usage = usage_of(chunk) or usage
+                    finish = _finish_of(chunk) or finish
                     delta = chunk_text(chunk)
                     if delta:
                         parts.append(delta)
@@ -137,6 +142,7 @@ class UpstreamChatModel:
             self.failure = exc
             raise
         self._count(usage)
+        self.finish_reason = finish or "stop"
         yield StreamChunk(
             delta="",
             completion=Completion(
@@ -144,9 +150,18 @@ class UpstreamChatModel:
                 model_id=self.model_id,
                 usage=usage or Usage(0, len(parts)),
                 latency_s=time.perf_counter() - start,
-                finish_reason="stop",
+                finish_reason=self.finish_reason,
             ),
         )
 
     async def aclose(self) -> None:
         """Nothing to release: the upstream's pool is shared and closed with the app."""
+
+
+def _finish_of(chunk: Mapping[str, Any]) -> str | None:
+    """A stream chunk's ``finish_reason``, if it carries one."""
+    choices = chunk.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        finish = choices[0].get("finish_reason")
+        return finish if isinstance(finish, str) else None
+    return None

@@ -3,7 +3,8 @@
 It answers ``POST /v1/chat/completions`` (plain and streamed) and ``GET /v1/models`` with a fixed latency. A request
 can steer it through a top-level ``mock_upstream`` object (which a proxy passes through like any unknown field):
 ``{"status": 503}`` answers with that error status (``"message"`` sets its text), ``{"latency_s": 2}`` waits that
-long, ``{"die_after": 3}`` cuts a stream off after three chunks, ``{"reply": "..."}`` sets the reply.
+long, ``{"die_after": 3}`` cuts a stream off after three chunks, ``{"reply": "..."}`` sets the reply,
+``{"finish_reason": "length"}`` the reason it reports for stopping.
 """
 
 from __future__ import annotations
@@ -100,8 +101,9 @@ class MockUpstream:
             return
         reply = controls.get("reply")
         text = reply if isinstance(reply, str) else self.reply if isinstance(self.reply, str) else self.reply(messages)
+        finish = str(controls.get("finish_reason", "stop"))
         if body.get("stream"):
-            await self._stream(send, text, body, controls.get("die_after"))
+            await self._stream(send, text, body, controls.get("die_after"), finish)
             return
         words = max(1, len(text.split()))
         await _json(
@@ -112,12 +114,12 @@ class MockUpstream:
                 "object": "chat.completion",
                 "created": int(time.time()),
                 "model": self.model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
                 "usage": {"prompt_tokens": 10, "completion_tokens": words, "total_tokens": 10 + words},
             },
         )
 
-    async def _stream(self, send: Send, text: str, body: Mapping[str, Any], die_after: Any) -> None:
+    async def _stream(self, send: Send, text: str, body: Mapping[str, Any], die_after: Any, finish: str) -> None:
         await send(
             {
                 "type": "http.response.start",
@@ -146,7 +148,7 @@ class MockUpstream:
             "object": "chat.completion.chunk",
             "created": created,
             "model": self.model,
-            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "delta": {}, "finish_reason": finish}],
         }
         tail = _event(last)
         options = body.get("stream_options")

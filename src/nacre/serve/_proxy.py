@@ -317,6 +317,7 @@ class Proxy:
                 usage=(lambda: model.usage) if wants_usage else None,
                 on_done=lambda o: self._streamed(ctx, o),
                 failure=None if decision.strategy == "support" else (lambda: model.failure),
+                finish=lambda r: (model.finish_reason or "stop") if not r.fallback_used else "stop",
             )
             return SSEResponse(events, headers=self._headers(ctx))
         result = await responder.respond(parsed.conversation, risk, decision, locale=locale)
@@ -330,6 +331,8 @@ class Proxy:
             created=int(ctx.created),
             text=result.text,
             usage=model.usage,
+            # A generated reply keeps the upstream's reason (``length`` when max_tokens cut it); a composed one stops.
+            finish_reason=(model.finish_reason or "stop") if not result.fallback_used else "stop",
         )
         body.update(self._field(ctx, **reply_summary(result)) or {})
         headers = self._headers(ctx)

@@ -148,6 +148,7 @@ async def guarded(
     usage: Callable[[], Usage] | None,
     on_done: Callable[[StreamOutcome], None],
     failure: Callable[[], UpstreamError | None] | None = None,
+    finish: Callable[[ResponseResult], str] | None = None,
 ) -> AsyncGenerator[bytes, None]:
     """Stream a guarded reply: the responder's checked pieces as OpenAI chunks.
 
@@ -165,6 +166,7 @@ async def guarded(
         on_done: Called once at the end, whatever happened.
         failure: The upstream's failure, if it failed before any of the reply was sent: the stream then ends with
             its error event instead of the responder's fallback text. ``None`` keeps the fallback.
+        finish: The last chunk's ``finish_reason`` from the responder's result (default ``stop``).
 
     Yields:
         SSE events.
@@ -186,7 +188,8 @@ async def guarded(
             yield sse(chunk_body(request_id=request_id, model=model, created=created, delta={"content": piece}))
         result = reply.result
         outcome.result = result
-        last = chunk_body(request_id=request_id, model=model, created=created, delta={}, finish_reason="stop")
+        reason = finish(result) if finish is not None else "stop"
+        last = chunk_body(request_id=request_id, model=model, created=created, delta={}, finish_reason=reason)
         if final_extra is not None:
             last.update(final_extra(result))
         yield sse(last)
