@@ -129,6 +129,11 @@ def test_models_lists_nacre_name_and_upstream_name(client: openai.OpenAI) -> Non
     # Either name reaches the guarded upstream.
     reply = client.chat.completions.create(model=UPSTREAM_MODEL, messages=user(BENIGN))
     assert nacre_field(reply)["strategy"] == "comply"
+    assert client.models.retrieve(MODEL).id == MODEL  # a name with a slash in it
+    assert client.models.retrieve(UPSTREAM_MODEL).owned_by == "upstream"
+    with pytest.raises(openai.NotFoundError) as missing:
+        client.models.retrieve("nope")
+    assert "model_not_found" in str(missing.value.body)
 
 
 # Risky traffic is guarded --------------------------------------------------------------------------------------

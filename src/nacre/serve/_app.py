@@ -115,7 +115,7 @@ def create_app(
     """The guarded OpenAI-compatible proxy as an ASGI app.
 
     Routes: ``POST /v1/chat/completions`` (plain and SSE), ``POST /v1/nacre/assess`` (check only),
-    ``GET /v1/models``, ``GET /healthz``, ``GET /metrics``.
+    ``GET /v1/models`` (and ``/v1/models/{model}``), ``GET /healthz``, ``GET /metrics``.
 
     Args:
         config: Settings.
@@ -185,6 +185,11 @@ def create_app(
     async def models(request: Request) -> Response:
         """The guarded model (nacre's name) and the upstream's own name."""
         return await proxy.models(request)
+
+    @app.get("/v1/models/{model_id:path}", response_model=None)
+    async def model(request: Request, model_id: str) -> Response:
+        """One served model by id (names may contain slashes: ``nacre/llama3.2``)."""
+        return await proxy.model(request, model_id)
 
     @app.get("/healthz", response_model=None)
     async def healthz(request: Request) -> Response:

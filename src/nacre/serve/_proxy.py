@@ -383,7 +383,23 @@ class Proxy:
     async def models(self, request: Request) -> Response:
         """``GET /v1/models``: nacre's name for the guarded model, and the upstream's own."""
         self.authorize(request, limit=False)
-        data = [
+        return JSONResponse({"object": "list", "data": self._model_cards()})
+
+    async def model(self, request: Request, model_id: str) -> Response:
+        """``GET /v1/models/{model}``: one of them (what ``client.models.retrieve`` asks for)."""
+        self.authorize(request, limit=False)
+        for card in self._model_cards():
+            if card["id"] == model_id:
+                return JSONResponse(card)
+        raise APIError(
+            404,
+            f"the model {model_id!r} is not served here; use {self.served_name!r} (see GET /v1/models)",
+            param="model",
+            code="model_not_found",
+        )
+
+    def _model_cards(self) -> list[dict[str, Any]]:
+        data: list[dict[str, Any]] = [
             {
                 "id": self.served_name,
                 "object": "model",
@@ -393,9 +409,7 @@ class Proxy:
             },
             {"id": self.upstream.model, "object": "model", "created": 0, "owned_by": "upstream"},
         ]
-        if self.served_name == self.upstream.model:
-            data = data[:1]
-        return JSONResponse({"object": "list", "data": data})
+        return data[:1] if self.served_name == self.upstream.model else data
 
     async def healthz(self, request: Request) -> Response:
         """``GET /healthz``; with ``?upstream=1`` the upstream is asked too (503 if it does not answer)."""
