@@ -175,3 +175,10 @@ def test_a_piped_reply_is_the_model_text_exactly(stream: bool) -> None:
     result = nacre(*args, env={"COLUMNS": "80"})
     assert result.returncode == 0, result.stderr
     assert result.stdout == text + "\n"
+
+
+def test_flags_show_no_value_type_in_help() -> None:
+    # "--json <bool>" suggested "--json true", which the parser refuses.
+    lines = nacre("guard", "--help").stdout.splitlines()
+    json_line = next(line for line in lines if "--json" in line)
+    assert "<bool>" not in json_line and "<str>" in next(line for line in lines if "--model" in line)

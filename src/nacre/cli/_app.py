@@ -47,7 +47,11 @@ def reflow(text: str | None) -> str | None:
 
 
 class _ReflowingGroup(TyperGroup):
-    """The root command: reflows the help text of every command below it once, when the CLI is built."""
+    """The root command: tidies the help of every command below it once, when the CLI is built.
+
+    Paragraphs are reflowed, and on/off flags lose the ``<bool>`` type column (it suggested ``--json true``, which
+    is refused).
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -55,6 +59,9 @@ class _ReflowingGroup(TyperGroup):
         while stack:
             command = stack.pop()
             command.help = reflow(command.help)
+            for param in getattr(command, "params", ()):
+                if getattr(param, "is_flag", False) and param.metavar is None:
+                    param.metavar = ""
             stack.extend(getattr(command, "commands", {}).values())
 
 
