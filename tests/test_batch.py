@@ -37,13 +37,16 @@ def test_writer_publishes_only_finished_runs_and_resumes(tmp_path: Path) -> None
     assert not (tmp_path / "out.jsonl.partial").exists() and not (tmp_path / "out.jsonl.progress").exists()
 
 
-def test_writer_starts_over_for_a_different_job(tmp_path: Path) -> None:
+def test_an_unfinished_run_of_another_job_is_kept_until_restart_is_asked_for(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     first = ResumableWriter(out, fingerprint={"job": 1})
     first.write({"i": 1})
     first.commit(1)
     first.close()
-    other = ResumableWriter(out, fingerprint={"job": 2})
+    with pytest.raises(ConfigError, match="--restart"):
+        ResumableWriter(out, fingerprint={"job": 2})
+    assert (tmp_path / "out.jsonl.partial").read_text() == '{"i": 1}\n'
+    other = ResumableWriter(out, resume=False, fingerprint={"job": 2})
     assert not other.resumed
     other.finish()
     assert out.read_text() == ""

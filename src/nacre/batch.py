@@ -100,8 +100,11 @@ class ResumableWriter:
     Args:
         output: The final output path.
         resume: Continue a previous partial run instead of starting over.
-        fingerprint: Identifies the job (input path, options); a partial run with another fingerprint is not
-            resumed.
+        fingerprint: Identifies the job (input path, options).
+
+    Raises:
+        ConfigError: If an unfinished run of another job (other input or options) waits in ``<output>.partial``
+            and ``resume`` is on: its results are not thrown away without ``--restart``.
     """
 
     def __init__(self, output: Path, *, resume: bool = True, fingerprint: Mapping[str, Any] | None = None) -> None:
@@ -139,8 +142,13 @@ class ResumableWriter:
             state = json.loads(self.progress_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
-        if state.get("fingerprint") != self.fingerprint or self.partial.stat().st_size < int(state.get("bytes", 0)):
-            return None
+        if self.partial.stat().st_size < int(state.get("bytes", 0)):
+            return None  # the partial file lost data the progress file counts: nothing to trust
+        if state.get("fingerprint") != self.fingerprint:
+            raise ConfigError(
+                f"{self.partial} holds {state.get('written', 0)} results of an unfinished run with another input or "
+                "other options; rerun that command to finish it, or add --restart to discard it and start over"
+            )
         return dict(state)
 
     def _save_state(self) -> None:
