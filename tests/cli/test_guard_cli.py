@@ -76,6 +76,9 @@ def test_guard_batch_with_generation_writes_response_and_checks(tmp_path: Path) 
 
 def test_guard_user_mistakes_are_one_line() -> None:
     assert_one_line_error(nacre("guard"), "exactly one of")
+    assert_one_line_error(nacre("guard", "--no-generate", "  "), "the message is empty")
+    assert_one_line_error(nacre("assess", ""), "the message is empty")
+    assert_one_line_error(nacre("chat", "-m", "mock/echo", "--once", ""), "--once needs a message")
     assert_one_line_error(nacre("guard", "--model", "nosuch/x", "hi"), "nosuch")
 
 

@@ -86,6 +86,8 @@ def chat(
     with asyncio.Runner() as runner:
         try:
             if once is not None:
+                if not once.strip():
+                    raise ConfigError("--once needs a message: it is empty")
                 runner.run(turn(Conversation.from_text(once, system=system)))
             else:
                 _repl(runner, turn, chat_model.model_id, system, guarded=guard)

@@ -93,6 +93,8 @@ def single_conversation(
     if conversation is not None:
         return Conversation.from_openai(read_json_file(conversation, "conversation file"))
     assert text is not None
+    if not text.strip():
+        raise ConfigError("the message is empty: give the text to check as the argument")
     return Conversation.from_text(text)
 
 
