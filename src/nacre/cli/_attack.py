@@ -260,7 +260,7 @@ def attack(
 
 
 def _run(console: Console, campaign: Campaign, resume: str | None) -> tuple[str, dict[str, Any]]:
-    campaign.prepare(resume=resume)  # configuration errors print before the progress bar appears
+    goals = campaign.prepare(resume=resume)[-1]  # configuration errors print before the progress bar appears
     columns = (
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -270,7 +270,8 @@ def _run(console: Console, campaign: Campaign, resume: str | None) -> tuple[str,
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
-        task = bar.add_task(f"{campaign.config.method} attempts", total=None, wins=0)
+        total = len(goals) * campaign.config.attempts
+        task = bar.add_task(f"{campaign.config.method} attempts", total=total, wins=0)
         wins = 0
 
         def update(result: AttemptResult, done: int, total: int) -> None:
