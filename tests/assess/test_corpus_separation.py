@@ -127,33 +127,24 @@ def _user_turns(*parts: str) -> list[str]:
     ]
 
 
-def test_multiturn_dev_set_is_well_formed() -> None:
-    rows = _jsonl("devsets", "multiturn_dev.jsonl")
-    assert len({r["id"] for r in rows}) == len(rows) == 82
+@pytest.mark.parametrize(
+    ("name", "count", "attack"),
+    [("multiturn_dev.jsonl", 82, "decomposed_attack"), ("multiturn_longrange.jsonl", 48, "longrange_attack")],
+)
+def test_multiturn_dev_sets_are_well_formed(name: str, count: int, attack: str) -> None:
+    rows = _jsonl("devsets", name)
+    assert len({r["id"] for r in rows}) == len(rows) == count
     labels = {*load_taxonomy().classifier_labels, "none"}
     for r in rows:
         messages: list[dict[str, str]] = r["messages"]  # type: ignore[assignment]
-        roles = [m["role"] for m in messages]
-        assert roles == ["user", "assistant"] * (len(roles) // 2), r["id"]
+        turns = len(messages) // 2
+        assert [m["role"] for m in messages] == ["user", "assistant"] * turns, r["id"]
         assert r["category"] in labels
-        if r["kind"] == "decomposed_attack":
-            assert 0 <= int(r["harmful_from_turn"]) < len(roles) // 2  # type: ignore[call-overload]
-        else:
-            assert r["kind"] == "benign" and "harmful_from_turn" not in r
-
-
-def test_long_range_dev_set_is_well_formed() -> None:
-    rows = _jsonl("devsets", "multiturn_longrange.jsonl")
-    assert len({r["id"] for r in rows}) == len(rows) == 48
-    labels = {*load_taxonomy().classifier_labels, "none"}
-    for r in rows:
-        messages: list[dict[str, str]] = r["messages"]  # type: ignore[assignment]
-        roles = [m["role"] for m in messages]
-        assert roles == ["user", "assistant"] * (len(roles) // 2), r["id"]
-        assert r["category"] in labels
-        if r["kind"] == "longrange_attack":
-            reveal, payoff = int(r["harmful_from_turn"]), int(r["payoff_turn"])  # type: ignore[call-overload]
-            assert 0 <= reveal and reveal + 4 <= payoff < len(roles) // 2, r["id"]
+        if r["kind"] == attack:
+            reveal = int(r["harmful_from_turn"])  # type: ignore[call-overload]
+            # A long-range attack comes back to its goal at least 4 user turns after revealing it.
+            payoff = int(r.get("payoff_turn", reveal))  # type: ignore[call-overload]
+            assert 0 <= reveal < turns and (attack == "decomposed_attack" or reveal + 4 <= payoff < turns), r["id"]
         else:
             assert r["kind"] == "benign" and "payoff_turn" not in r and "harmful_from_turn" not in r
 
