@@ -174,3 +174,13 @@ def test_missing_extra_raises_missing_extra_error(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert "AVAILABILITY the embedded provider needs the `embedded` extra" in result.stdout
     assert "RAISED the embedded provider needs the `embedded` extra" in result.stdout
+
+
+def test_embedded_options_are_checked(smollm2_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with pytest.raises(ConfigError, match="n_ctx must be a whole number"):
+        get_model("embedded/smollm2-135m", ModelSettings(options={"n_ctx": "abc"}))
+    with pytest.raises(ConfigError, match="n_threads must be a whole number"):
+        get_model("embedded/smollm2-135m", ModelSettings(options={"n_threads": "0"}))
+    model = get_model("embedded/smollm2-135m", ModelSettings(options={"n_ctx": "1024", "json_mode": "json_object"}))
+    assert isinstance(model, EmbeddedChatModel)
+    assert "ignoring option json_mode" in caplog.text

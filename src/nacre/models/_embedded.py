@@ -355,9 +355,15 @@ class EmbeddedProvider:
             ConfigError: If an option does not parse.
         """
         _require_llama()
-        try:
-            n_ctx = int(settings.options.get("n_ctx", str(DEFAULT_N_CTX)))
-            n_threads = int(settings.options["n_threads"]) if "n_threads" in settings.options else None
-        except ValueError as exc:
-            raise ConfigError(f"bad embedded option: {exc}") from None
-        return EmbeddedChatModel(model, n_ctx=n_ctx, n_threads=n_threads)
+        unknown = sorted(set(settings.options) - {"n_ctx", "n_threads"})
+        if unknown:
+            # Not an error: one set of options may serve several models of different providers (nacre refine).
+            logger.warning("embedded model: ignoring option %s (it takes n_ctx, n_threads)", ", ".join(unknown))
+        values: dict[str, int] = {}
+        for key in ("n_ctx", "n_threads"):
+            if key in settings.options:
+                raw = settings.options[key]
+                if not raw.strip().isdigit() or int(raw) < 1:
+                    raise ConfigError(f"embedded option {key} must be a whole number of at least 1, got {raw!r}")
+                values[key] = int(raw)
+        return EmbeddedChatModel(model, n_ctx=values.get("n_ctx", DEFAULT_N_CTX), n_threads=values.get("n_threads"))
