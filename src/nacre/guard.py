@@ -28,10 +28,6 @@ from nacre.taxonomy import NONE, Taxonomy
 
 logger = logging.getLogger(__name__)
 
-# How an entry of ``GuardedResponse.errors`` starts when the chat model itself failed (unreachable, an error
-# status, a timeout): batch jobs stop there instead of writing fallback replies for every line.
-GENERATE_ERROR = "generate: "
-
 # The reply when the guard cannot tell what the message needs (assessment failed) or cannot load its snippets.
 LAST_RESORT = {
     "en": (
@@ -90,8 +86,9 @@ class GuardedResponse:
         checks: The response-contract report of the final reply.
         fallback: Whether the reply was composed from curated snippets instead of generated.
         repaired: Whether the reply was regenerated after failing its contract.
-        errors: Component errors that were caught (the guard fails closed); a failure of the chat model itself
-            starts with :data:`GENERATE_ERROR`.
+        errors: Component errors that were caught (the guard fails closed).
+        model_error: Why the chat model itself produced no reply (unreachable, an error status, a timeout), if it
+            did not: the reply is then a curated fallback, and batch jobs stop instead of writing one per line.
         timings_ms: Milliseconds per stage.
     """
 
@@ -103,6 +100,7 @@ class GuardedResponse:
     fallback: bool = False
     repaired: bool = False
     errors: tuple[str, ...] = ()
+    model_error: str | None = None
     timings_ms: Mapping[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -116,6 +114,7 @@ class GuardedResponse:
             "fallback": self.fallback,
             "repaired": self.repaired,
             "errors": list(self.errors),
+            "model_error": self.model_error,
             "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
         }
 
@@ -263,7 +262,8 @@ class Guard:
             checks=result.checks,
             fallback=result.fallback_used,
             repaired=result.repaired,
-            errors=(f"{GENERATE_ERROR}{result.error}",) if result.error else (),
+            errors=(f"generate: {result.error}",) if result.error else (),
+            model_error=result.error,
             timings_ms=timings,
         )
 

@@ -228,13 +228,13 @@ class Assessor:
                 # turns and caught no attack the window missed. Risk reaches further once its turn has left.
                 gone = range(0, i - self.config.window + 1)
                 carried = max((own[j] * self.config.carry ** (i - j) for j in gone), default=0.0)
-            if i in joint_scores:
-                out.append(self._conversation_level(turns[i], joint_scores[i], belief, carried, signals))
-                own.append(max(turns[i].scores.harm, joint_scores[i].scores.harm))
-                carried = out[-1].harm_probability * self.config.carry
-            else:
-                own.append(turns[i].scores.harm)
-                carried = max(carried, turns[i].scores.harm) * self.config.carry
+            joint = joint_scores.get(i)
+            if joint is not None:
+                out.append(self._conversation_level(turns[i], joint, belief, carried, signals))
+            own.append(max(turns[i].scores.harm, joint.scores.harm if joint is not None else 0.0))
+            if self.config.carry_scope == "all":
+                # The turn's conversation-level reading (its own, or what reached it), decayed, reaches the next.
+                carried = max(own[-1], carried) * self.config.carry
         last = turns[-1]
         turn_assessment = self._from_scores(last.scores, last.norm, "turn", list(last.norm.signals))
         timings = {"turns": (t_turns - start) * 1000, "trajectory": (t_joint - t_turns) * 1000}

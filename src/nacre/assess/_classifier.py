@@ -62,6 +62,7 @@ class Classifier:
             )
         self.embedder = embedder
         self.heads = heads
+        self._neutral = _neutral_scores(heads)
         self._vectors: LRUCache[str, npt.NDArray[np.float32]] = LRUCache(vector_cache)
         self._blas: Any = None
         try:
@@ -101,7 +102,6 @@ class Classifier:
         with self._one_blas_thread():
             probs = self.heads.predict_texts(x, texts, [items[o].lang for o in owners])
         harm = probs["harmful"][:, 1]
-        neutral = self._neutral()
         # An embedder that stacks several layers' vectors says which leading part turn-to-turn similarity compares.
         similar: int = getattr(self.embedder, "similarity_dim", None) or emb.shape[1]
         out: list[Scores] = []
@@ -111,7 +111,7 @@ class Classifier:
             rows = range(start, start + count)
             best = max(rows, key=lambda r: float(harm[r]))
             if any(s.kind == CONTENT_FREE for s in item.signals):
-                out.append(replace(neutral, vector=emb[start, :similar]))
+                out.append(replace(self._neutral, vector=emb[start, :similar]))
                 start += count
                 continue
             out.append(
@@ -128,19 +128,6 @@ class Classifier:
             start += count
         return out
 
-    def _neutral(self) -> Scores:
-        """The reading of a content-free message: no harm, no hazard, no evidence about the user."""
-        labels = self.heads["category"].labels
-        users = self.heads["user_type"].labels
-        interactions = self.heads["interaction"].labels
-        return Scores(
-            harm=0.0,
-            categories={label: float(label == "none") for label in labels},
-            severity=[1.0, 0.0, 0.0, 0.0],
-            user_type={label: 1.0 / len(users) for label in users},
-            interaction={label: float(label == "declarative") for label in interactions},
-        )
-
     def clear_cache(self) -> None:
         """Forget the cached vectors, the embedder's included."""
         self._vectors.clear()
@@ -154,3 +141,15 @@ class Classifier:
     def _dist(self, head: str, probs: Mapping[str, np.ndarray], row: int) -> dict[str, float]:
         labels = self.heads[head].labels
         return {label: float(p) for label, p in zip(labels, probs[head][row], strict=True)}
+
+
+def _neutral_scores(heads: Heads) -> Scores:
+    """The reading of a content-free message: no harm, no hazard, no evidence about the user."""
+    users = heads["user_type"].labels
+    return Scores(
+        harm=0.0,
+        categories={label: float(label == "none") for label in heads["category"].labels},
+        severity=[1.0, 0.0, 0.0, 0.0],
+        user_type={label: 1.0 / len(users) for label in users},
+        interaction={label: float(label == "declarative") for label in heads["interaction"].labels},
+    )

@@ -19,7 +19,7 @@ from nacre.batch import ResumableWriter, count_lines, read_jsonl
 from nacre.cli import _common
 from nacre.cli._assess import conversation_of, summary
 from nacre.errors import ModelError, NacreError
-from nacre.guard import GENERATE_ERROR, Guard, GuardConfig, GuardedResponse
+from nacre.guard import Guard, GuardConfig, GuardedResponse
 from nacre.models import ChatModel, GenerationConfig
 from nacre.store import Store
 
@@ -97,17 +97,8 @@ def guard(
         Console().print_json(json.dumps(result.to_dict(), ensure_ascii=False))
     else:
         print_trace(result, the_guard)
-    failed = model_failure(result)
-    if failed is not None:
-        raise ModelError(f"the model failed ({failed}); the reply shown is the guard's curated fallback")
-
-
-def model_failure(result: GuardedResponse) -> str | None:
-    """What went wrong when the chat model itself failed to produce a reply, else ``None``."""
-    for error in result.errors:
-        if error.startswith(GENERATE_ERROR):
-            return error[len(GENERATE_ERROR) :]
-    return None
+    if result.model_error is not None:
+        raise ModelError(f"the model failed ({result.model_error}); the reply shown is the guard's curated fallback")
 
 
 def print_trace(result: GuardedResponse, the_guard: Guard, console: Console | None = None) -> None:
@@ -216,11 +207,10 @@ async def _batch(
                     continue
                 if generate:
                     result = await the_guard.respond(conv)
-                    failed = model_failure(result)
-                    if failed is not None:
+                    if result.model_error is not None:
                         raise ModelError(
-                            f"line {rec.line}: the model failed ({failed}); the {writer.written} results before it "
-                            "are kept: rerun the same command to resume"
+                            f"line {rec.line}: the model failed ({result.model_error}); the {writer.written} results "
+                            "before it are kept: rerun the same command to resume"
                         )
                 else:
                     decided = the_guard.decide_sync(conv)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import functools
 import importlib.util
 import logging
@@ -148,15 +149,17 @@ def _to_llama_messages(conversation: Conversation) -> list[dict[str, str]]:
     return out
 
 
-def _acquire(lock: threading.Lock, cancelled: threading.Event | None) -> bool:
-    """Wait for the model, giving up once the request is cancelled (``False``); ``True`` holds the lock."""
+@contextlib.contextmanager
+def _model_lock(lock: threading.Lock, cancelled: threading.Event | None) -> Iterator[bool]:
+    """Hold the model for one generation; yields ``False`` (holding nothing) once the request is cancelled."""
     while not lock.acquire(timeout=0.05):
         if cancelled is not None and cancelled.is_set():
-            return False
-    if cancelled is not None and cancelled.is_set():
+            yield False
+            return
+    try:
+        yield not (cancelled is not None and cancelled.is_set())
+    finally:
         lock.release()
-        return False
-    return True
 
 
 class EmbeddedChatModel:
@@ -218,14 +221,13 @@ class EmbeddedChatModel:
     ) -> Completion:
         runtime = self.runtime()
         start = time.perf_counter()
-        if not _acquire(runtime.lock, cancelled):
-            raise ModelUnavailableError(f"{self.model_id}: generation abandoned before it started")
-        try:
-            result = runtime.llama.create_chat_completion(**self._kwargs(conversation, config))
-        except ValueError as exc:
-            raise ModelRequestError(f"{self.model_id}: {exc} (n_ctx={self._n_ctx})") from None
-        finally:
-            runtime.lock.release()
+        with _model_lock(runtime.lock, cancelled) as held:
+            if not held:
+                raise ModelUnavailableError(f"{self.model_id}: generation abandoned before it started")
+            try:
+                result = runtime.llama.create_chat_completion(**self._kwargs(conversation, config))
+            except ValueError as exc:
+                raise ModelRequestError(f"{self.model_id}: {exc} (n_ctx={self._n_ctx})") from None
         choice = result["choices"][0]
         usage = result.get("usage") or {}
         return Completion(
@@ -270,9 +272,9 @@ class EmbeddedChatModel:
 
         def worker() -> None:
             try:
-                if not _acquire(runtime.lock, cancelled):
-                    return  # the consumer has gone
-                try:
+                with _model_lock(runtime.lock, cancelled) as held:
+                    if not held:
+                        return  # the consumer has gone
                     chunks: Iterator[dict[str, Any]] = runtime.llama.create_chat_completion(
                         **self._kwargs(conversation, config), stream=True
                     )
@@ -281,8 +283,6 @@ class EmbeddedChatModel:
                             break
                         loop.call_soon_threadsafe(queue.put_nowait, ("chunk", chunk))
                     total = runtime.llama.n_tokens
-                finally:
-                    runtime.lock.release()
                 loop.call_soon_threadsafe(queue.put_nowait, ("done", total))
             except Exception as exc:  # forwarded to the consumer, which raises it as a nacre error
                 loop.call_soon_threadsafe(queue.put_nowait, ("error", exc))

@@ -32,11 +32,11 @@ def _ms(since: float) -> float:
 
 # Required elements a curated sentence can supply when a draft is otherwise fine: appending them keeps a good answer
 # instead of replacing it with a snippet.
-_APPENDABLE = frozenset({"crisis_resources", "care_note"})
+_APPENDABLE = ("crisis_resources", "care_note")
 
 
 def _only_lacks_appendable(report: ContractReport) -> bool:
-    return bool(report.missing) and set(report.missing) <= _APPENDABLE and not report.violations
+    return bool(report.missing) and set(report.missing) <= set(_APPENDABLE) and not report.violations
 
 
 class Responder:
@@ -156,14 +156,11 @@ class Responder:
             report = await self._check(text, plan)
             reports.append(report)
             if not report.passed and _only_lacks_appendable(report):
-                if "crisis_resources" in report.missing:
-                    text = self.composer.with_resources(text, lang=plan.lang, locale=plan.locale)
-                if "care_note" in report.missing:
-                    text = self.composer.with_care_note(text, lang=plan.lang)
+                appendix, appended = self._appendix(report.missing, plan)
+                text += appendix
                 completed = await self._check(text, plan)
                 check_ms += _ms(started)
                 if completed.passed:
-                    appended = tuple(report.missing)
                     return Outcome(
                         text, completed, tuple(reports), attempt, appended, generate_ms=generate_ms, check_ms=check_ms
                     )
@@ -174,6 +171,16 @@ class Responder:
             logger.info("respond: draft %d failed %s", attempt, ", ".join(c.id for c in report.failures))
             notes = self._repairs(report.failures, plan)
         return Outcome(None, None, tuple(reports), budget, generate_ms=generate_ms, check_ms=check_ms)
+
+    def _appendix(self, missing: Sequence[str], plan: Plan) -> tuple[str, tuple[str, ...]]:
+        """Curated text for the missing elements a sentence can supply, to follow a draft, and which ones it covers."""
+        covered = tuple(element for element in _APPENDABLE if element in missing)
+        text = ""
+        if "crisis_resources" in covered:
+            text += self.composer.with_resources("", lang=plan.lang, locale=plan.locale)
+        if "care_note" in covered:
+            text += self.composer.with_care_note("", lang=plan.lang)
+        return text, covered
 
     def _fallback_text(self, plan: Plan) -> str:
         return self.composer.compose(plan.strategy, category=plan.category, lang=plan.lang, locale=plan.locale)

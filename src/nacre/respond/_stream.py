@@ -123,16 +123,11 @@ async def stream_reply(
             if rest:
                 sent.append(rest)
                 yield rest
-            if plan.strategy == "support" and "crisis_resources" in report.missing:
-                block = responder.composer.with_resources("", lang=plan.lang, locale=plan.locale)
+            block, appended = responder._appendix(report.missing, plan)
+            if block:
                 sent.append(block)
                 yield block
-                appended, repaired = (*appended, "crisis_resources"), True
-            if "care_note" in report.missing:
-                block = responder.composer.with_care_note("", lang=plan.lang)
-                sent.append(block)
-                yield block
-                appended, repaired = (*appended, "care_note"), True
+                repaired = True
     elif tripped:
         logger.info("respond: stream stopped on %s", ", ".join(c.id for c in tripped))
 
