@@ -73,6 +73,10 @@ class SchemaVersionError(StoreError):
     """The store was written by a nacre with a schema this version cannot read."""
 
 
+class RunBusyError(StoreError):
+    """A run cannot be resumed because another live process is running it."""
+
+
 class UnknownRunError(StoreError, KeyError):
     """A run id does not exist in the store."""
 

@@ -206,7 +206,7 @@ def test_resume_after_a_hard_kill_matches_an_uninterrupted_run(goals_file: Path,
 
     with Store(tmp_path / "killed.db") as store:
         (interrupted,) = store.list_runs()
-        assert interrupted.status == "running"
+        assert interrupted.status == "interrupted"  # its process is gone
         statuses = [c.status for c in store.conversations(interrupted.id)]
         assert "open" in statuses  # killed in the middle of an attempt
         assert store.cache_size() > 0

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -107,3 +113,54 @@ def test_a_target_that_fails_every_item_is_an_error_and_the_run_resumes_by_its_k
     assert not (tmp_path / "r.html").exists()
     run_id = errors[0].split("--resume ")[1].split()[0]
     assert_one_line_error(nacre("bench", "strata-sword", "--resume", run_id, "--db", db), "nacre bench xstest")
+
+
+def test_ctrl_c_marks_the_run_interrupted_and_resume_finishes_it(tmp_path: Path) -> None:
+    pytest.importorskip("uvicorn", reason="the serve extra is not installed")
+    from nacre.serve import BackgroundServer, MockUpstream
+    from nacre.store import Store
+
+    db = tmp_path / "s.db"
+    with BackgroundServer(MockUpstream(model="m", latency_s=0.2), log_level="critical") as url:
+        args = ("--target", f"{url}/v1", "--target-model", "m", "--limit", "12", "--db", str(db))
+        env = {**os.environ, "COLUMNS": "200"}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "nacre", "bench", "xstest", *args, "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        deadline = time.monotonic() + 60
+        while not _items_done(db):
+            assert proc.poll() is None, "finished before it could be interrupted"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 130, stderr
+        assert "Traceback" not in stderr and stdout == ""  # the note goes to stderr: stdout stays clean JSON
+        run_id = stderr.split("--resume ")[1].split()[0]
+        listed = json.loads(nacre("runs", "--json", "--db", str(db)).stdout)
+        assert [(r["id"], r["status"]) for r in listed] == [(run_id, "interrupted")]
+        assert_one_line_error(
+            nacre("report", run_id, "--db", str(db)),
+            f"interrupted: finish it first with nacre bench xstest --resume {run_id}",
+        )
+        resumed = nacre("bench", "xstest", "--resume", run_id, "--db", str(db), "--report", str(tmp_path / "r.html"))
+        assert resumed.returncode == 0, resumed.stderr
+    with Store(db) as store:
+        run = store.get_run(run_id)
+        assert run.status == "completed" and len(store.completed_items(run_id)) == 12
+
+
+def _items_done(db: Path) -> int:
+    if not db.exists():
+        return 0
+    conn = sqlite3.connect(db, timeout=5)
+    try:
+        return int(conn.execute("SELECT COUNT(*) FROM conversations").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+    finally:
+        conn.close()

@@ -42,7 +42,7 @@ def test_killed_writer_leaves_whole_rows_and_resumes_exactly(tmp_path: Path) -> 
     assert proc.returncode == -signal.SIGKILL
 
     with Store(db) as store:
-        assert store.get_run(run_id).status == "running"
+        assert store.get_run(run_id).status == "interrupted"  # its process is gone
         records = list(store.conversations(run_id))
         assert 5 <= len(records) < TOTAL
         # Every stored conversation is whole: the kill never leaves a conversation without all its messages.

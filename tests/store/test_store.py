@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import socket
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from nacre.conversation import Conversation, Message
-from nacre.errors import SchemaVersionError, StoreError, UnknownRunError
+from nacre.errors import RunBusyError, SchemaVersionError, StoreError, UnknownRunError
 from nacre.models import Completion, Usage
 from nacre.store import SCHEMA_VERSION, ScoreRecord, Store, _schema
 
@@ -131,3 +134,73 @@ def test_foreign_files_are_clear_errors(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(StoreError, match="not a nacre store"):
         Store(other)
+
+
+# The version-1 runs table as nacre 0.x wrote it, before runs could be 'interrupted' or record their process.
+_V1_RUNS = """CREATE TABLE runs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('running', 'completed', 'failed')),
+    config TEXT NOT NULL,
+    nacre_version TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    summary TEXT
+)"""
+
+
+def test_a_version_1_store_is_migrated_without_losing_a_row(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute(_V1_RUNS)
+    for statement in _schema.SCHEMA[1:]:
+        conn.execute(statement)
+    conn.execute("INSERT INTO runs VALUES ('r1', 'bench.x', 'running', '{}', '0.1', 1.0, 1.0, NULL)")
+    conn.execute("INSERT INTO runs VALUES ('r2', 'bench.x', 'completed', '{}', '0.1', 2.0, 2.0, '{\"n\":1}')")
+    conn.execute("INSERT INTO conversations VALUES (1, 'r1', 'item', 'complete', '{}', 1.0, 1.0)")
+    conn.execute('INSERT INTO messages VALUES (1, 0, \'{"role":"user","content":"hi"}\', \'{}\')')
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    with Store(path) as store:
+        assert store.schema_version == SCHEMA_VERSION == 2
+        # Rebuilding the runs table must not cascade into its conversations.
+        assert [r.item_key for r in store.conversations("r1")] == ["item"]
+        old = store.get_run("r1")
+        assert old.status == "running" and old.owner is None  # no process recorded: nothing to judge it by
+        assert store.get_run("r2").summary == {"n": 1}
+        store.interrupt_run("r1")
+        assert store.get_run("r1").status == "interrupted"
+        resumed = store.resume_run("r1")
+        assert resumed.status == "running" and resumed.owner is not None
+        with pytest.raises(sqlite3.IntegrityError):  # foreign keys are on again after the migration
+            store._conn.execute("INSERT INTO conversations VALUES (9, 'nope', 'k', 'open', '{}', 1.0, 1.0)")
+
+
+def test_a_run_held_by_a_live_process_cannot_be_resumed_and_a_dead_ones_reads_interrupted(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with Store(path) as store:
+            run = store.start_run("bench.x", {})
+            assert store.get_run(run.id).status == "running"  # this process holds it
+            store._conn.execute(
+                "UPDATE runs SET owner = ? WHERE id = ?", (f"{socket.gethostname()}:{holder.pid}", run.id)
+            )
+            assert store.get_run(run.id).status == "running"
+            with pytest.raises(RunBusyError, match=f"process {holder.pid}"):
+                store.resume_run(run.id)
+            with pytest.raises(RunBusyError):
+                store.check_resumable(run.id)
+            holder.kill()
+            holder.wait()
+            assert store.get_run(run.id).status == "interrupted"
+            assert store.check_resumable(run.id).id == run.id
+            assert store.resume_run(run.id).status == "running"
+            # Another host's process cannot be checked from here: it is taken at its word.
+            store._conn.execute("UPDATE runs SET owner = 'elsewhere:1' WHERE id = ?", (run.id,))
+            assert store.get_run(run.id).status == "running"
+    finally:
+        holder.kill()
+        holder.wait()

@@ -201,7 +201,7 @@ def attack(
     store = Store(db or default_path())
     try:
         if resume is not None:
-            run = store.get_run(resume)
+            run = store.check_resumable(resume)
             if not run.kind.startswith("attack."):
                 raise ConfigError(f"run {resume} is a {run.kind} run, not an attack campaign")
             config = CampaignConfig.from_dict(run.config)
@@ -282,8 +282,10 @@ def _run(console: Console, campaign: Campaign, resume: str | None) -> tuple[str,
         try:
             run, summary = asyncio.run(campaign.run(resume=resume, on_progress=update))
         except KeyboardInterrupt:
+            if campaign.run_id:
+                campaign.store.interrupt_run(campaign.run_id)
             hint = campaign.run_id or "RUN_ID"
-            console.print(
+            Console(stderr=True).print(  # not stdout: it may be --json
                 f"[yellow]interrupted: every finished turn is saved; continue with nacre attack --resume {hint}[/]",
                 soft_wrap=True,  # the command must stay on one line to be copied
             )

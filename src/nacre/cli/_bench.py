@@ -132,7 +132,7 @@ def _run(benchmark: str, options: dict[str, Any]) -> None:
     store = Store(db or default_path())
     try:
         if resume is not None:
-            run = store.get_run(resume)
+            run = store.check_resumable(resume)
             if not run.kind.startswith("bench."):
                 raise ConfigError(f"run {resume} is a {run.kind} run, not a benchmark run")
             if run.kind != f"bench.{benchmark}":
@@ -164,7 +164,9 @@ def _run(benchmark: str, options: dict[str, Any]) -> None:
             try:
                 run, summary = asyncio.run(runner.run(resume=resume, on_progress=update))
             except KeyboardInterrupt:
-                console.print(
+                if runner.run_id:
+                    store.interrupt_run(runner.run_id)
+                Console(stderr=True).print(  # not stdout: it may be --json
                     "[yellow]interrupted: finished items are saved; continue with "
                     f"nacre bench {config.benchmark} --resume {runner.run_id or 'RUN_ID'}[/yellow]",
                     soft_wrap=True,  # the command must stay on one line to be copied

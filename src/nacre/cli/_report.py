@@ -41,9 +41,11 @@ def load_summaries(store: Store, run_ids: list[str]) -> list[dict[str, Any]]:
         if not run.kind.startswith("bench."):
             raise ConfigError(f"run {run_id} is of kind {run.kind}, not a benchmark run (bench.*): nothing to report")
         if run.status != "completed" or run.summary is None:
-            state = {"running": "is still running (or was interrupted)", "failed": "failed"}.get(
-                run.status, "has no summary"
-            )
+            state = {
+                "running": "is still running",
+                "interrupted": f"was interrupted: finish it first with nacre bench {run.kind[6:]} --resume {run_id}",
+                "failed": "failed",
+            }.get(run.status, "has no summary")
             raise ConfigError(f"run {run_id} {state}: only finished benchmark runs can be reported")
         summary = dict(run.summary)
         # Older or hand-made summaries may lack the identifying keys the run record already knows.

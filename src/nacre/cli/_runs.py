@@ -13,7 +13,7 @@ from rich.table import Table
 
 from nacre.cli import _common
 
-_STATUS_STYLE = {"completed": "green", "running": "yellow", "failed": "red"}
+_STATUS_STYLE = {"completed": "green", "running": "yellow", "failed": "red", "interrupted": "magenta"}
 
 
 def _target(config: dict[str, Any]) -> str:
@@ -32,8 +32,8 @@ def runs(
 ) -> None:
     """List the runs in a store: id, kind, status, when it started, items done, and the target.
 
-    A run still marked `running` whose process is gone was interrupted: continue it with `--resume RUN_ID` on
-    the command that started it. Finished benchmark runs go to `nacre report RUN_ID`.
+    A run that was stopped (Ctrl-C) or whose process died shows as `interrupted`: continue it with `--resume RUN_ID`
+    on the command that started it. Finished benchmark runs go to `nacre report RUN_ID`.
     """
     with _common.existing_store(db) as store:
         path = store.path

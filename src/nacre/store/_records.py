@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from nacre.conversation import Conversation
 
-RunStatus = Literal["running", "completed", "failed"]
+RunStatus = Literal["running", "completed", "failed", "interrupted"]
 
 
 class RunRecord(BaseModel):
@@ -17,12 +17,14 @@ class RunRecord(BaseModel):
     Attributes:
         id: Sortable id, ``YYYYMMDD-HHMMSS-xxxxxx``.
         kind: What ran, e.g. ``bench.strata-sword`` or ``attack.mrj``.
-        status: ``running`` (also after a crash: resumable), ``completed`` or ``failed``.
+        status: ``running``, ``completed``, ``failed`` or ``interrupted`` (stopped by the user, or its process
+            gone without finishing: resumable).
         config: The effective configuration the run used.
         nacre_version: The nacre version that started it.
         created_at: Unix time of the start.
         updated_at: Unix time of the last status change.
         summary: Final metrics, once completed.
+        owner: ``host:pid`` of the process that started or last resumed it (none in stores from before v2).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -35,6 +37,7 @@ class RunRecord(BaseModel):
     created_at: float
     updated_at: float
     summary: dict[str, Any] | None = None
+    owner: str | None = None
 
 
 class ConversationRecord(BaseModel):

@@ -8,18 +8,19 @@ from contextlib import contextmanager
 
 from nacre.errors import SchemaVersionError, StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA: tuple[str, ...] = (
     """CREATE TABLE runs (
         id TEXT PRIMARY KEY,
         kind TEXT NOT NULL,
-        status TEXT NOT NULL CHECK (status IN ('running', 'completed', 'failed')),
+        status TEXT NOT NULL CHECK (status IN ('running', 'completed', 'failed', 'interrupted')),
         config TEXT NOT NULL,
         nacre_version TEXT NOT NULL,
         created_at REAL NOT NULL,
         updated_at REAL NOT NULL,
-        summary TEXT
+        summary TEXT,
+        owner TEXT
     )""",
     """CREATE TABLE conversations (
         id INTEGER PRIMARY KEY,
@@ -57,8 +58,29 @@ SCHEMA: tuple[str, ...] = (
     )""",
 )
 
-# MIGRATIONS[n] upgrades a version-n database to version n + 1. Each list runs in one transaction.
-MIGRATIONS: Mapping[int, Sequence[str]] = {}
+# MIGRATIONS[n] upgrades a version-n database to version n + 1. Each list runs in one transaction, with foreign
+# keys off (SQLite cannot change a CHECK constraint in place: the table is rebuilt, and dropping the old one must
+# not cascade into its conversations).
+MIGRATIONS: Mapping[int, Sequence[str]] = {
+    # v2: runs can be 'interrupted' and record the process that runs them (host:pid).
+    1: [
+        """CREATE TABLE runs_v2 (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('running', 'completed', 'failed', 'interrupted')),
+            config TEXT NOT NULL,
+            nacre_version TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            summary TEXT,
+            owner TEXT
+        )""",
+        "INSERT INTO runs_v2 (id, kind, status, config, nacre_version, created_at, updated_at, summary)"
+        " SELECT id, kind, status, config, nacre_version, created_at, updated_at, summary FROM runs",
+        "DROP TABLE runs",
+        "ALTER TABLE runs_v2 RENAME TO runs",
+    ],
+}
 
 
 def prepare(conn: sqlite3.Connection, path: str, migrations: Mapping[int, Sequence[str]] | None = None) -> int:
@@ -95,14 +117,23 @@ def prepare(conn: sqlite3.Connection, path: str, migrations: Mapping[int, Sequen
         raise SchemaVersionError(
             f"{path} uses store schema v{version}, but this nacre reads up to v{target}: upgrade nacre"
         )
-    while version < target:
-        if version not in steps:
-            raise SchemaVersionError(f"{path} uses store schema v{version}, which this nacre cannot migrate")
-        with transaction(conn):
-            for statement in steps[version]:
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {version + 1}")
-        version += 1
+    if version < target:
+        foreign_keys = int(conn.execute("PRAGMA foreign_keys").fetchone()[0])
+        conn.execute("PRAGMA foreign_keys = OFF")  # a no-op inside a transaction: set before each one
+        try:
+            while version < target:
+                if version not in steps:
+                    raise SchemaVersionError(f"{path} uses store schema v{version}, which this nacre cannot migrate")
+                with transaction(conn):
+                    for statement in steps[version]:
+                        conn.execute(statement)
+                    broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise StoreError(f"{path}: migrating to v{version + 1} would break {len(broken)} references")
+                    conn.execute(f"PRAGMA user_version = {version + 1}")
+                version += 1
+        finally:
+            conn.execute(f"PRAGMA foreign_keys = {'ON' if foreign_keys else 'OFF'}")
     return version
 
 

@@ -16,8 +16,9 @@ from typing import Any
 
 from nacre._version import __version__
 from nacre.conversation import Conversation, Message, canonical_json
-from nacre.errors import StoreError, UnknownRunError
+from nacre.errors import RunBusyError, StoreError, UnknownRunError
 from nacre.models._types import Completion, Usage
+from nacre.store._owner import current_owner, owner_alive
 from nacre.store._records import ConversationRecord, RunRecord, RunStatus, ScoreRecord
 from nacre.store._schema import prepare, transaction
 
@@ -37,11 +38,18 @@ def _new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
 
 
+def _check_not_busy(run_id: str, status: str, owner: str | None) -> None:
+    if status == "running" and owner != current_owner() and owner_alive(owner):
+        pid = str(owner).rpartition(":")[2]
+        raise RunBusyError(f"run {run_id} is being run right now by process {pid}: wait for it, or stop it first")
+
+
 class Store:
     """A nacre store in one SQLite file (WAL mode).
 
     Every write is one transaction, so a process killed at any point leaves whole rows only; a run that was
-    interrupted stays ``running`` and can be resumed: :meth:`completed_items` says what is already done.
+    interrupted (stopped by the user, or its process gone) reads as ``interrupted`` and can be resumed:
+    :meth:`completed_items` says what is already done.
     The store is safe to share between threads and between processes (SQLite locking, 10 s busy timeout).
 
     Args:
@@ -65,8 +73,8 @@ class Store:
             raise StoreError(f"cannot open store {self.path}: {exc}") from None
         self._lock = threading.RLock()
         try:
-            self._conn.execute("PRAGMA foreign_keys = ON")
             self.schema_version = prepare(self._conn, self.path)
+            self._conn.execute("PRAGMA foreign_keys = ON")
             # WAL lets readers work while a run writes; NORMAL sync is crash-safe for process crashes in WAL.
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = NORMAL")
@@ -104,35 +112,39 @@ class Store:
         run_id = _new_run_id()
         with self._lock, transaction(self._conn):
             self._conn.execute(
-                "INSERT INTO runs (id, kind, status, config, nacre_version, created_at, updated_at)"
-                " VALUES (?, ?, 'running', ?, ?, ?, ?)",
-                (run_id, kind, canonical_json(dict(config)), __version__, now, now),
+                "INSERT INTO runs (id, kind, status, config, nacre_version, created_at, updated_at, owner)"
+                " VALUES (?, ?, 'running', ?, ?, ?, ?, ?)",
+                (run_id, kind, canonical_json(dict(config)), __version__, now, now, current_owner()),
             )
         return self.get_run(run_id)
 
     def get_run(self, run_id: str) -> RunRecord:
-        """Return a run.
+        """Return a run; one marked ``running`` whose process on this host is gone reads as ``interrupted``.
 
         Raises:
             UnknownRunError: If there is no run with that id.
         """
         with self._lock:
             row = self._conn.execute(
-                "SELECT id, kind, status, config, nacre_version, created_at, updated_at, summary"
+                "SELECT id, kind, status, config, nacre_version, created_at, updated_at, summary, owner"
                 " FROM runs WHERE id = ?",
                 (run_id,),
             ).fetchone()
         if row is None:
             raise UnknownRunError(f"no run {run_id!r} in {self.path} (see `nacre runs`)")
+        status = row[2]
+        if status == "running" and owner_alive(row[8]) is False:
+            status = "interrupted"
         return RunRecord(
             id=row[0],
             kind=row[1],
-            status=row[2],
+            status=status,
             config=json.loads(row[3]),
             nacre_version=row[4],
             created_at=row[5],
             updated_at=row[6],
             summary=json.loads(row[7]) if row[7] is not None else None,
+            owner=row[8],
         )
 
     def list_runs(self, kind: str | None = None) -> list[RunRecord]:
@@ -153,9 +165,37 @@ class Store:
         """Mark a run completed (or failed) and store its summary."""
         self._set_run_status(run_id, status, summary)
 
+    def check_resumable(self, run_id: str) -> RunRecord:
+        """Return the run if this process could resume it now (checked again, atomically, by :meth:`resume_run`).
+
+        Raises:
+            UnknownRunError: If there is no such run.
+            RunBusyError: If another live process on this host is running it now.
+        """
+        run = self.get_run(run_id)
+        _check_not_busy(run_id, run.status, run.owner)
+        return run
+
+    def interrupt_run(self, run_id: str) -> None:
+        """Mark a run ``interrupted`` (stopped before it finished; resumable)."""
+        self._set_run_status(run_id, "interrupted", None)
+
     def resume_run(self, run_id: str) -> RunRecord:
-        """Mark a run ``running`` again and return it; its completed items are kept."""
-        self._set_run_status(run_id, "running", None)
+        """Mark a run ``running`` again, owned by this process, and return it; its completed items are kept.
+
+        Raises:
+            UnknownRunError: If there is no such run.
+            RunBusyError: If another live process on this host is running it now.
+        """
+        me = current_owner()
+        with self._lock, transaction(self._conn):
+            row = self._conn.execute("SELECT status, owner FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise UnknownRunError(f"no run {run_id!r} in {self.path} (see `nacre runs`)")
+            _check_not_busy(run_id, row[0], row[1])
+            self._conn.execute(
+                "UPDATE runs SET status = 'running', updated_at = ?, owner = ? WHERE id = ?", (time.time(), me, run_id)
+            )
         return self.get_run(run_id)
 
     def _set_run_status(self, run_id: str, status: RunStatus, summary: Mapping[str, Any] | None) -> None:
@@ -165,7 +205,7 @@ class Store:
                 (status, time.time(), canonical_json(dict(summary)) if summary is not None else None, run_id),
             )
             if cur.rowcount == 0:
-                raise UnknownRunError(f"no run {run_id!r} in {self.path}")
+                raise UnknownRunError(f"no run {run_id!r} in {self.path} (see `nacre runs`)")
 
     # Conversations ---------------------------------------------------------------------------------------
 

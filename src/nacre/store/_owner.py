@@ -1,0 +1,37 @@
+"""Which process holds a run: ``host:pid``, and whether that process is still alive."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+
+def current_owner() -> str:
+    """This process as a run owner: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def owner_alive(owner: str | None) -> bool | None:
+    """Whether the process named by ``owner`` is still running.
+
+    Returns:
+        ``True`` or ``False`` for a process on this host; ``None`` when that cannot be known (no owner recorded,
+        or a process on another host sharing the store file).
+    """
+    if not owner:
+        return None
+    host, _, pid_text = owner.rpartition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return None
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, but another user's
+        return True
+    except OSError:
+        return None
+    return True
