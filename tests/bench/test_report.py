@@ -247,6 +247,12 @@ def test_one_run_renders_every_part() -> None:
     assert json.loads(trace.all_text()) == {"decision": "allow", "risk": 0.02}
 
 
+def test_short_and_resumed_durations_are_told_as_they_are() -> None:
+    assert "4 ms" in render_report([make_summary(duration_s=0.004)])
+    page = render_report([make_summary(duration_s=12.0, items_before=40)])
+    assert "12.0 s (this invocation; 40 items were done before it)" in page
+
+
 def test_two_runs_side_by_side() -> None:
     runs = [make_summary("r1", guarded=False, asr=0.4), make_summary("r2", guarded=True, asr=0.05)]
     page = render_report(runs, title="Guard vs none")

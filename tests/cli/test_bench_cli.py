@@ -152,6 +152,7 @@ def test_ctrl_c_marks_the_run_interrupted_and_resume_finishes_it(tmp_path: Path)
     with Store(db) as store:
         run = store.get_run(run_id)
         assert run.status == "completed" and len(store.completed_items(run_id)) == 12
+        assert run.summary is not None and 1 <= run.summary["items_before"] < 12
 
 
 def _items_done(db: Path) -> int:

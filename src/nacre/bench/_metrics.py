@@ -217,13 +217,16 @@ def _harmful(results: Sequence[ItemResult]) -> dict[str, Any]:
     }
 
 
-def summarize_run(run: RunRecord, results: Sequence[ItemResult], *, duration_s: float | None = None) -> dict[str, Any]:
+def summarize_run(
+    run: RunRecord, results: Sequence[ItemResult], *, duration_s: float | None = None, items_before: int = 0
+) -> dict[str, Any]:
     """The stored summary of a benchmark run (the report's input).
 
     Args:
         run: The run (its config says which benchmark, target and judges).
         results: Its finished items.
         duration_s: Wall time of this invocation.
+        items_before: Items an earlier, interrupted invocation had finished (their time is not in ``duration_s``).
     """
     config: Mapping[str, Any] = run.config
     name = str(config.get("benchmark", run.kind.removeprefix("bench.")))
@@ -280,7 +283,8 @@ def summarize_run(run: RunRecord, results: Sequence[ItemResult], *, duration_s: 
         "target_errors": len(results) - len(ok),
         "target_error_example": next((r.error for r in results if r.error), None),
         "judge_failures": judge_failures,
-        "duration_s": round(duration_s, 2) if duration_s is not None else None,
+        "duration_s": round(duration_s, 3) if duration_s is not None else None,
+        "items_before": items_before,
         "notes": notes,
         **body,
         "examples": _examples(ok),

@@ -135,6 +135,8 @@ def _fmt_interval(stat: _Stat, fmt: str) -> str:
 
 
 def _fmt_duration(seconds: float) -> str:
+    if seconds < 1:
+        return f"{1000 * seconds:.0f} ms"
     if seconds < 60:
         return f"{seconds:.1f} s"
     minutes, secs = divmod(round(seconds), 60)
@@ -329,7 +331,9 @@ def _run_card(run: _Run, section_title: str) -> str:
         rows.append(("judge failures", f'<span class="warn">{failures}</span>' if failures else "0"))
     duration = _num(s.get("duration_s"))
     if duration is not None:
-        rows.append(("duration", _e(_fmt_duration(duration))))
+        before = _int(s.get("items_before")) or 0
+        resumed = f" (this invocation; {before} items were done before it)" if before else ""
+        rows.append(("duration", _e(_fmt_duration(duration) + resumed)))
     for role, judge in _mapping(s.get("judges")).items():
         rows.append((f"judge: {role}", f'<span class="mono">{_e(judge)}</span>'))
     guarded = s.get("guarded")

@@ -271,7 +271,9 @@ class BenchRunner:
             raise
         results = load_item_results(self.store, run.id)
         run = self.store.get_run(run.id)
-        summary = summarize_run(run, results, duration_s=time.perf_counter() - started)
+        summary = summarize_run(
+            run, results, duration_s=time.perf_counter() - started, items_before=len(items) - len(todo)
+        )
         self.store.finish_run(run.id, summary=summary)
         return self.store.get_run(run.id), summary
 

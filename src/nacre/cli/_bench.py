@@ -148,18 +148,23 @@ def _run(benchmark: str, options: dict[str, Any]) -> None:
             TextColumn("[progress.description]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("{task.fields[unsafe]} unsafe"),
+            TextColumn("{task.fields[count]}"),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
         )
         with Progress(*columns, console=Console(stderr=True)) as bar:
-            task = bar.add_task(f"{config.benchmark}", total=None, unsafe=0)
-            unsafe = 0
+            # XSTest is about over-refusal, so its bar counts safe prompts refused; the others count unsafe replies.
+            noun = "safe prompts refused" if config.benchmark == "xstest" else "unsafe"
+            task = bar.add_task(f"{config.benchmark}", total=None, count=f"0 {noun}")
+            seen = 0
 
             def update(result: ItemResult, done: int, total: int) -> None:
-                nonlocal unsafe
-                unsafe += result.label("safety") == "unsafe"
-                bar.update(task, completed=done, total=total, unsafe=unsafe)
+                nonlocal seen
+                if config.benchmark == "xstest":
+                    seen += result.item.label == "safe" and result.label("refusal") == "refusal"
+                else:
+                    seen += result.label("safety") == "unsafe"
+                bar.update(task, completed=done, total=total, count=f"{seen} {noun}")
 
             try:
                 run, summary = asyncio.run(runner.run(resume=resume, on_progress=update))
