@@ -182,3 +182,5 @@ def test_flags_show_no_value_type_in_help() -> None:
     lines = nacre("guard", "--help").stdout.splitlines()
     json_line = next(line for line in lines if "--json" in line)
     assert "<bool>" not in json_line and "<str>" in next(line for line in lines if "--model" in line)
+    for command in ((), ("guard",), ("bench", "xstest"), ("runs",)):  # --help itself is a flag too
+        assert "<bool>" not in nacre(*command, "--help").stdout, command

@@ -5,8 +5,10 @@ from __future__ import annotations
 import inspect
 import logging
 import sys
+from collections.abc import Callable
 from typing import Annotated, Any
 
+import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -60,9 +62,26 @@ class _ReflowingGroup(TyperGroup):
             command = stack.pop()
             command.help = reflow(command.help)
             for param in getattr(command, "params", ()):
-                if getattr(param, "is_flag", False) and param.metavar is None:
-                    param.metavar = ""
+                _hide_flag_type(param)
+            if hasattr(command, "get_help_option"):
+                command.get_help_option = _tidy_help_option(command.get_help_option)
             stack.extend(getattr(command, "commands", {}).values())
+
+
+def _hide_flag_type(param: Any) -> None:
+    if getattr(param, "is_flag", False) and param.metavar is None:
+        param.metavar = ""
+
+
+def _tidy_help_option(get: Callable[[click.Context], Any]) -> Callable[[click.Context], Any]:
+    # Click makes --help lazily, per command, so its metavar can only be cleared when it is asked for.
+    def get_help_option(ctx: click.Context) -> Any:
+        option = get(ctx)
+        if option is not None:
+            _hide_flag_type(option)
+        return option
+
+    return get_help_option
 
 
 app = typer.Typer(
