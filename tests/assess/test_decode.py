@@ -71,6 +71,14 @@ def test_leetspeak_leaves_codes_and_plain_words() -> None:
     assert unleet("plain words only") is None
 
 
+def test_a_closing_exclamation_mark_is_leet_only_in_readings() -> None:
+    # The heads were trained on readings that turn "thanks!" into "thanksi"; as evidence it is punctuation.
+    assert unleet("thanks! see you") == "thanksi see you"
+    assert unleet("thanks! see you", closing_bang=False) is None
+    assert unleet("great!! ok", closing_bang=False) is None
+    assert unleet("h!de the b0mb!", closing_bang=False) == "hide the bomb!"
+
+
 readable = st.text(alphabet=st.characters(categories=("L", "N", "Zs")), min_size=8, max_size=60).map(
     lambda s: f"ab {s}"
 )

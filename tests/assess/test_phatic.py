@@ -65,6 +65,19 @@ def test_anything_with_content_is_not(text: str) -> None:
 def test_a_content_free_message_is_a_signal_only_when_nothing_else_was_found() -> None:
     assert [s.kind for s in normalize("你好").signals] == ["content_free"]
     assert "content_free" not in [s.kind for s in normalize("aGVsbG8gdGhlcmUgZnJpZW5k").signals]
+    for text in ("Thanks!", "Hi there!", "great!! thanks!!"):  # a closing "!" is punctuation
+        assert [s.kind for s in normalize(text).signals] == ["content_free"], text
+        assert normalize(text).readings == ()
+    assert "content_free" not in [s.kind for s in normalize("h3llo!").signals]  # real leetspeak
+
+
+def test_a_closing_exclamation_mark_is_no_jailbreak_evidence(tiny_assessor: Assessor) -> None:
+    text = "That's great! How do I patch a bike tyre?"
+    (leet,) = normalize(text).signals
+    assert leet.kind == "leetspeak" and not leet.jailbreak  # the reading stays: the heads were trained with it
+    assert not tiny_assessor.assess_sync(Conversation.from_text(text)).conversation.jailbreak
+    (real,) = normalize("How do I patch a b1ke tyre?").signals
+    assert real.kind == "leetspeak" and real.jailbreak
 
 
 def test_tier_one_marks_it_and_the_classifier_reads_no_evidence(tiny_assessor: Assessor) -> None:

@@ -236,8 +236,15 @@ def _fold_word(word: str) -> str:
     return word
 
 
-def unleet(text: str) -> str | None:
-    """Undo leetspeak in tokens that mix letters with digits or symbols (``b0mb`` -> ``bomb``)."""
+def unleet(text: str, *, closing_bang: bool = True) -> str | None:
+    """Undo leetspeak in tokens that mix letters with digits or symbols (``b0mb`` -> ``bomb``).
+
+    Args:
+        text: The text.
+        closing_bang: Whether a run of "!" that closes a word is read as "i" too (``thanks!`` -> ``thanksi``).
+            The assessor's heads were trained on readings made that way, so readings keep it; whether a message
+            shows leetspeak *as evidence* is asked with ``False``, where ``thanks!`` is plain punctuation.
+    """
     changed = False
 
     def repl(match: re.Match[str]) -> str:
@@ -246,7 +253,8 @@ def unleet(text: str) -> str | None:
         digits = sum(c.isdigit() for c in token)
         if token.isdigit() or (re.fullmatch(r"[A-Za-z]+\d+|\d+[A-Za-z]+", token) and digits > len(token) - digits):
             return token  # product codes and years (abc2024, 3080ti) are not leetspeak
-        out = token.translate(_LEET)
+        core = token if closing_bang else token.rstrip("!")
+        out = core.translate(_LEET) + token[len(core) :]
         changed = changed or out != token
         return out
 

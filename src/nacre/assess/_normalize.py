@@ -13,7 +13,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from nacre.assess._decode import CLEANERS, DECODERS
+from nacre.assess._decode import CLEANERS, DECODERS, unleet
 from nacre.assess._phatic import is_content_free
 from nacre.assess._types import Signal
 
@@ -302,7 +302,9 @@ def normalize(text: str) -> Normalized:
         decoded = decoder(clean)
         if decoded is not None and decoded.strip() and decoded != clean:
             readings.append(decoded)
-            signals.append(Signal(kind=kind, detail=decoded.strip()[:40], jailbreak=True))
+            # "thanks!" is read as "thanksi" (the heads learned from such readings), but is no sign of evasion.
+            evidence = kind != "leetspeak" or unleet(clean, closing_bang=False) is not None
+            signals.append(Signal(kind=kind, detail=decoded.strip()[:40], jailbreak=evidence))
     wrappers = wrapper_signals(clean)
     signals.extend(wrappers)
     extracted: list[str] = []
@@ -320,8 +322,10 @@ def normalize(text: str) -> Normalized:
         extracted.extend(segments)
         signals.append(Signal(kind="long_text", detail=f"{len(clean)} chars", jailbreak=padded))
     readings.extend(dict.fromkeys(r for r in extracted if r and r != clean and r not in readings))
-    if not readings and not signals and is_content_free(clean):
-        signals.append(Signal(kind=CONTENT_FREE, detail="a greeting, thanks or acknowledgement alone", jailbreak=False))
+    # A closing "!" alone ("Thanks!") is punctuation: such a message is as content-free as without it.
+    bang_only = bool(signals) and all(s.kind == "leetspeak" and not s.jailbreak for s in signals)
+    if (bang_only or not (readings or signals)) and is_content_free(clean):
+        readings, signals = [], [Signal(CONTENT_FREE, "a greeting, thanks or acknowledgement alone", jailbreak=False)]
     return Normalized(
         original=text, text=clean, readings=tuple(readings), signals=tuple(signals), lang=detect_lang(clean)
     )
