@@ -109,16 +109,34 @@ async def test_a_model_error_mid_stream_falls_back(responder_for: Callable[..., 
     assert text.startswith(BENIGN_PREFIX[:40]) and "I can't help with explosives" in text
 
 
-async def test_a_support_stream_gets_resources_appended(responder_for: Callable[..., Responder]) -> None:
-    fake = MockChatModel("fake-kind-no-contacts", replies=[SUPPORT_NO_RESOURCES])
+def support_stream(responder: Responder) -> ResponseStream:
     assessment = make_assessment("self_harm", 2, "vulnerable", "declarative", harmful=False)
-    stream = responder_for(fake).stream(
+    return responder.stream(
         Conversation.from_text("Everything feels pointless."), assessment, make_decision("support"), locale="US"
     )
+
+
+async def test_a_support_stream_gets_resources_appended(responder_for: Callable[..., Responder]) -> None:
+    fake = MockChatModel("fake-kind-no-contacts", replies=[SUPPORT_NO_RESOURCES])
+    stream = support_stream(responder_for(fake))
     chunks = await collect(stream)
     assert "".join(chunks).startswith(SUPPORT_NO_RESOURCES)
     assert "555-0100" in chunks[-1]
     assert stream.result.resources_appended and stream.result.checks.passed
+
+
+async def test_a_support_draft_that_fails_its_contract_never_reaches_the_user(
+    responder_for: Callable[..., Responder],
+) -> None:
+    # Nothing operational, so no window check trips; but it acknowledges nothing and points to no one.
+    off = "Happy to help. Here is a short, general answer to your question, with the main points first."
+    fake = MockChatModel("fake-off-topic", replies=[off])
+    stream = support_stream(responder_for(fake, max_repairs=1))
+    chunks = await collect(stream)
+    assert len(chunks) == 1 and "Happy to help" not in chunks[0]  # checked whole before anything was sent
+    result = stream.result
+    assert result.fallback_used and result.checks.passed and "555-0100" in result.text
+    assert result.attempts == 2 and len(fake.calls) == 2  # one repair was tried first
 
 
 async def test_a_careful_stream_gets_its_care_note_appended(responder_for: Callable[..., Responder]) -> None:

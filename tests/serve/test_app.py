@@ -187,16 +187,28 @@ def test_malicious_request_gets_refuse_with_help(client: openai.OpenAI, stream: 
     assert text.strip()
 
 
-def test_upstream_dying_under_a_guarded_stream_still_gets_a_safe_reply(client: openai.OpenAI) -> None:
+def test_upstream_failing_under_a_support_stream_still_gets_a_safe_reply(client: openai.OpenAI) -> None:
     chunks = list(
         client.chat.completions.create(
-            model=MODEL, messages=user(DISTRESS), stream=True, extra_body={"mock_upstream": {"die_after": 1}}
+            model=MODEL, messages=user(DISTRESS), stream=True, extra_body={"mock_upstream": {"status": 503}}
         )
     )
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert any(contact in text for contact in US_CONTACTS), text
+    assert nacre_field(chunks[0])["strategy"] == "support"
     final = nacre_field(chunks[-1])
     assert final["fallback"] is True and final["upstream_error"]
+
+
+def test_a_support_draft_that_fails_its_contract_is_not_streamed(client: openai.OpenAI) -> None:
+    # The mock upstream's cheerful default answer acknowledges nothing: it must not reach a person in distress.
+    chunks = list(client.chat.completions.create(model=MODEL, messages=user(DISTRESS), stream=True))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert "friendly answer from the mock model" not in text
+    assert any(contact in text for contact in US_CONTACTS), text
+    assert nacre_field(chunks[0])["strategy"] == "support"
+    final = nacre_field(chunks[-1])
+    assert final["fallback"] is True and final["checks_passed"] is True
 
 
 # The check-only endpoint -----------------------------------------------------------------------------------------

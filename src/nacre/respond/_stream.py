@@ -62,6 +62,12 @@ class ResponseStream:
         return self._result
 
 
+# A reply to someone who may be in crisis must never go out as a draft that failed its contract (feelings
+# acknowledged, a person to reach: nothing appended at the end can supply those), so it is checked whole, repaired
+# or replaced, and only then sent. Other strategies stream; what they miss is reported in the checks.
+WHOLE_REPLY_STRATEGIES = frozenset({"support"})
+
+
 async def _close(source: AsyncIterator[Any]) -> None:
     aclose = getattr(source, "aclose", None)
     if aclose is not None:
@@ -77,6 +83,11 @@ async def stream_reply(
     done: Done,
 ) -> AsyncGenerator[str, None]:
     """Generate, check and yield a reply (see :meth:`Responder.stream`); report the result through ``done``."""
+    if decision.strategy in WHOLE_REPLY_STRATEGIES:
+        result = await responder.respond(conversation, assessment, decision, locale=locale)
+        yield result.text
+        done(result)
+        return
     start = time.perf_counter()
     plan = responder._plan(assessment, decision, locale)
     chain_ms = (time.perf_counter() - start) * 1000
