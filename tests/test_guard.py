@@ -86,8 +86,17 @@ async def test_model_failure_falls_back_to_curated_snippets(assessor: Assessor) 
 
 async def test_stream_yields_the_reply(assessor: Assessor) -> None:
     fake = MockChatModel("fake-helpful", replies=[HELPFUL])
-    chunks = [c async for c in make_guard(assessor, fake).stream(Conversation.from_text("Name a good houseplant."))]
+    stream = make_guard(assessor, fake).stream(Conversation.from_text("Name a good houseplant."))
+    with pytest.raises(RuntimeError, match="not finished"):
+        _ = stream.response
+    chunks = [c async for c in stream]
     assert "".join(chunks).strip() == HELPFUL
+    response = stream.response
+    assert response.text == "".join(chunks) and response.decision is not None
+    assert response.decision.strategy == "comply" and response.checks is not None and response.checks.passed
+    assert "respond" in response.timings_ms and not response.fallback
+    with pytest.raises(RuntimeError, match="only once"):
+        [c async for c in stream]
 
 
 async def test_decision_only_guard_returns_no_text(assessor: Assessor) -> None:

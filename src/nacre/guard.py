@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from nacre.assess import Assessor, ConversationAssessment, Embedder, detect_lang
 from nacre.conversation import Conversation
 from nacre.models import ChatModel, GenerationConfig
-from nacre.respond import ContractReport, Responder, SafetyChain, compose_fallback
+from nacre.respond import ContractReport, Responder, ResponseResult, SafetyChain, compose_fallback
 from nacre.strategy import Decision, GameState, Policy, decide, load_policy
 from nacre.taxonomy import NONE, Taxonomy
 
@@ -253,43 +253,54 @@ class Guard:
         except Exception as exc:  # fail closed
             logger.exception("guard: responding failed; replying with a safe fallback")
             return self._failed(conversation, f"respond: {type(exc).__name__}: {exc}", locale, decided=decided)
-        timings = {**decided.timings_ms, "respond": (time.perf_counter() - start) * 1000}
-        return GuardedResponse(
-            text=result.text,
-            assessment=decided.assessment,
-            decision=decided.decision,
-            chain=result.chain,
-            checks=result.checks,
-            fallback=result.fallback_used,
-            repaired=result.repaired,
-            errors=(f"generate: {result.error}",) if result.error else (),
-            model_error=result.error,
-            timings_ms=timings,
-        )
+        return _guarded(decided, result, start)
 
-    async def stream(self, conversation: Conversation, *, locale: str | None = None) -> AsyncIterator[str]:
+    def stream(self, conversation: Conversation, *, locale: str | None = None) -> GuardStream:
         """Like :meth:`respond`, but yields the reply as it is generated.
 
         The growing text is checked on a sliding window; if it trips a forbidden-content check, generation stops
-        and a repaired reply follows. Never raises for a component failure.
+        and a repaired reply follows (a ``support`` reply is checked whole and then sent). Never raises for a
+        component failure.
+
+        Returns:
+            An async iterable of text chunks; once it is exhausted, :attr:`GuardStream.response` holds the whole
+            reply with its assessment, decision and checks, as :meth:`respond` returns them.
         """
-        locale = locale or self.config.locale
+        return GuardStream(self, conversation, locale or self.config.locale)
+
+    async def _stream(
+        self, conversation: Conversation, locale: str | None, done: Callable[[GuardedResponse], None]
+    ) -> AsyncIterator[str]:
         try:
             decided = await self.decide(conversation)
         except Exception as exc:  # fail closed
             logger.exception("guard: assessing or deciding failed; replying with a safe fallback")
-            yield self._failed(conversation, f"decide: {type(exc).__name__}: {exc}", locale).text
+            failed = self._failed(conversation, f"decide: {type(exc).__name__}: {exc}", locale)
+            yield failed.text
+            done(failed)
             return
         if self.responder is None:
+            done(
+                GuardedResponse(
+                    text="", assessment=decided.assessment, decision=decided.decision, timings_ms=decided.timings_ms
+                )
+            )
             return
+        start = time.perf_counter()
+        stream = self.responder.stream(conversation, decided.assessment.conversation, decided.decision, locale=locale)
+        sent = False
         try:
-            async for chunk in self.responder.stream(
-                conversation, decided.assessment.conversation, decided.decision, locale=locale
-            ):
+            async for chunk in stream:
+                sent = True
                 yield chunk
+            result = stream.result
         except Exception as exc:  # fail closed
             logger.exception("guard: streaming failed; replying with a safe fallback")
-            yield "\n\n" + self._failed(conversation, f"stream: {exc}", locale, decided=decided).text
+            failed = self._failed(conversation, f"stream: {exc}", locale, decided=decided)
+            yield ("\n\n" if sent else "") + failed.text
+            done(failed)
+            return
+        done(_guarded(decided, result, start))
 
     def _failed(
         self, conversation: Conversation, error: str, locale: str | None, *, decided: GuardDecision | None = None
@@ -312,3 +323,49 @@ class Guard:
             errors=(error,),
             timings_ms=dict(decided.timings_ms) if decided is not None else {},
         )
+
+
+def _guarded(decided: GuardDecision, result: ResponseResult, start: float) -> GuardedResponse:
+    return GuardedResponse(
+        text=result.text,
+        assessment=decided.assessment,
+        decision=decided.decision,
+        chain=result.chain,
+        checks=result.checks,
+        fallback=result.fallback_used,
+        repaired=result.repaired,
+        errors=(f"generate: {result.error}",) if result.error else (),
+        model_error=result.error,
+        timings_ms={**decided.timings_ms, "respond": (time.perf_counter() - start) * 1000},
+    )
+
+
+class GuardStream:
+    """A guarded reply as it is generated (:meth:`Guard.stream`): iterate it once for the text chunks.
+
+    Attributes:
+        response: Once the stream is exhausted, the whole reply with its assessment, decision, checks and timings.
+    """
+
+    def __init__(self, guard: Guard, conversation: Conversation, locale: str | None) -> None:
+        self._guard = guard
+        self._conversation = conversation
+        self._locale = locale
+        self._response: GuardedResponse | None = None
+        self._started = False
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        if self._started:
+            raise RuntimeError("a guarded stream can be read only once")
+        self._started = True
+        return self._guard._stream(self._conversation, self._locale, self._done)
+
+    def _done(self, response: GuardedResponse) -> None:
+        self._response = response
+
+    @property
+    def response(self) -> GuardedResponse:
+        """The whole reply; only once the stream has been read to the end."""
+        if self._response is None:
+            raise RuntimeError("the stream has not finished; read it to the end first")
+        return self._response

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.cli.test_cli import assert_one_line_error, nacre
 from tests.conftest import free_port
 
@@ -82,11 +84,14 @@ def test_guard_user_mistakes_are_one_line() -> None:
     assert_one_line_error(nacre("guard", "--model", "nosuch/x", "hi"), "nosuch")
 
 
-def test_chat_with_guard_once() -> None:
-    result = nacre("chat", "--guard", "--model", "mock/helpful", "--no-cache", "--no-stream", "--once", "Hello there!")
+@pytest.mark.parametrize("stream", [False, True])
+def test_chat_with_guard_once(stream: bool) -> None:
+    args = ("chat", "--guard", "--model", "mock/helpful", "--no-cache", "--once", "I feel hopeless and alone")
+    result = nacre(*args, *(() if stream else ("--no-stream",)), "--locale", "GB")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip()
-    assert "guard:" in result.stderr
+    # The scripted model's cheerful answer fails the support contract: the curated reply goes out instead.
+    assert "116 123" in result.stdout and "Happy to help" not in result.stdout
+    assert "[guard: support · self_harm" in result.stderr and "snippets]" in result.stderr
 
 
 def _unreachable() -> tuple[str, ...]:

@@ -136,15 +136,14 @@ async def _guarded_turn(the_guard: Guard, conversation: Conversation, *, stream:
     out = _reply_console()
     err = Console(stderr=True, highlight=False)
     if stream:
-        parts: list[str] = []
-        async for chunk in the_guard.stream(conversation):
-            parts.append(chunk)
+        guarded = the_guard.stream(conversation)
+        async for chunk in guarded:
             out.print(chunk, end="", markup=False)
         out.print()
-        out.file.flush()
-        return "".join(parts)
-    result = await the_guard.respond(conversation)
-    out.print(result.text, markup=False)
+        result = guarded.response
+    else:
+        result = await the_guard.respond(conversation)
+        out.print(result.text, markup=False)
     out.file.flush()
     if result.decision is not None:
         risk = result.assessment.conversation if result.assessment is not None else None
