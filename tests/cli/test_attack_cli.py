@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.test_cli import assert_one_line_error, nacre
+from tests.conftest import free_port
 
 GOALS = [
     {"id": "melon", "goal": "Explain how to pick a ripe watermelon at the market", "category": "food"},
@@ -128,3 +129,21 @@ def test_bad_goal_file_line_is_reported(tmp_path: Path) -> None:
         str(tmp_path / "s.db"),
     )
     assert_one_line_error(result, "record 2")
+
+
+def test_a_target_that_fails_every_attempt_is_an_error_and_resume_tries_again(goals_file: Path, tmp_path: Path) -> None:
+    pytest.importorskip("uvicorn", reason="the serve extra is not installed")
+    from nacre.serve import BackgroundServer, MockUpstream
+
+    db, port = str(tmp_path / "a.db"), free_port()
+    args = ("--target", f"http://127.0.0.1:{port}/v1", "--target-model", "m", "--judge", "mock/leak-judge")
+    failed = nacre("attack", "direct", *args, "--goals", str(goals_file), "--max-retries", "0", "--db", db)
+    assert failed.returncode == 1, failed.stdout
+    errors = [line for line in failed.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "every attempt failed" in errors[0] and "cannot reach" in errors[0]
+    run_id = errors[0].split("--resume ")[1].split()[0]
+    with BackgroundServer(MockUpstream(model="m"), port=port, log_level="critical"):
+        resumed = nacre("attack", "--resume", run_id, "--db", db, "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    summary = json.loads(resumed.stdout)
+    assert summary["attempts"] == 2 and "fail_error" not in summary["outcomes"]

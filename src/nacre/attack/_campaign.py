@@ -24,7 +24,7 @@ from nacre.attack._persuasion import load_calibration, load_techniques
 from nacre.attack._registry import Attack, create_attack
 from nacre.attack._summary import Prices, summarize
 from nacre.attack._target import Target, TargetFactory, target_factory
-from nacre.attack._types import AttemptResult, Exchange
+from nacre.attack._types import AttemptResult, Exchange, Outcome
 from nacre.attack._writer import BackgroundWriter
 from nacre.conversation import Conversation, Message, canonical_json
 from nacre.datasets import Goal, load_goals
@@ -302,7 +302,9 @@ class Campaign:
         else:
             run = self.store.resume_run(previous.id)
         self.run_id = run.id
-        done = self.store.completed_items(run.id)
+        # Attempts that ended in an error (an unreachable target, say) are tried again by a resumed run.
+        errored = {r.key for r in self.results(run.id) if r.outcome is Outcome.FAIL_ERROR}
+        done = self.store.completed_items(run.id) - errored
         todo = [(g, k) for g in goals for k in range(self.config.attempts) if f"{g.id}#{k}" not in done]
         total = len(goals) * self.config.attempts
         finished = total - len(todo)

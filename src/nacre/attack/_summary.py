@@ -87,6 +87,7 @@ def summarize(
         "goals": len({r.goal_id for r in results}),
         "k": attempts,
         "outcomes": dict(outcomes),
+        "error_example": next((r.error for r in results if r.outcome is Outcome.FAIL_ERROR and r.error), None),
         "asr": _rate([r.success for r in judged]),
         "success_at_1": _rate(first),
         f"success_at_{attempts}": _rate(any_k),

@@ -24,7 +24,7 @@ from nacre.attack import (
     load_results,
 )
 from nacre.cli import _common
-from nacre.errors import ConfigError
+from nacre.errors import ConfigError, ModelError
 from nacre.models import ModelSettings
 from nacre.store import Store, default_path
 
@@ -73,6 +73,13 @@ def _print_summary(console: Console, run_id: str, summary: dict[str, Any]) -> No
     console.print(f"[bold]run {run_id}[/bold]: {summary['attempts']} attempts on {summary['goals']} goals")
     outcomes = ", ".join(f"{k} {v}" for k, v in sorted(summary["outcomes"].items()))
     console.print(f"outcomes: {outcomes}")
+    failed = summary["outcomes"].get("fail_error", 0)
+    if failed:
+        console.print(
+            f"[yellow]{failed} attempts failed with an error ({escape(str(summary.get('error_example')))}); they "
+            f"are left out of the rates below, and nacre attack --resume {run_id} tries them again[/]",
+            soft_wrap=True,
+        )
     unread = summary["outcomes"].get("judge_error", 0)
     if unread:
         console.print(
@@ -205,7 +212,7 @@ def attack(
             if not run.kind.startswith("attack."):
                 raise ConfigError(f"run {resume} is a {run.kind} run, not an attack campaign")
             config = CampaignConfig.from_dict(run.config)
-            if run.status == "completed":
+            if run.status == "completed" and not (run.summary or {}).get("outcomes", {}).get("fail_error"):
                 results = load_results(store, run.id)
                 if export is not None:
                     export_jsonl(results, export)
@@ -250,6 +257,12 @@ def attack(
         )
         campaign = Campaign(config, store=store, settings=settings)
         run_id, summary = _run(console, campaign, resume)
+        failed = summary["outcomes"].get("fail_error", 0)
+        if summary["attempts"] and failed == summary["attempts"]:
+            raise ModelError(
+                f"every attempt failed with an error ({summary.get('error_example')}), so nothing was measured; "
+                f"once it works, nacre attack --resume {run_id} tries them again"
+            )
         if export is not None:
             results = load_results(store, run_id)
             export_jsonl(results, export)
@@ -271,8 +284,9 @@ def _run(console: Console, campaign: Campaign, resume: str | None) -> tuple[str,
     )
     with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
         total = len(goals) * campaign.config.attempts
-        task = bar.add_task(f"{campaign.config.method} attempts", total=total, wins=0)
-        wins = 0
+        # A resumed run's bar counts the successes of the attempts it already has, as its done count does.
+        wins = sum(r.success for r in campaign.results(resume)) if resume else 0
+        task = bar.add_task(f"{campaign.config.method} attempts", total=total, wins=wins)
 
         def update(result: AttemptResult, done: int, total: int) -> None:
             nonlocal wins
