@@ -1,4 +1,4 @@
-"""Loaders for the evaluation sets in ../shared/datasets (never used for training or tuning)."""
+"""Loaders for the evaluation sets in ../shared/datasets or the package's copies (never trained or tuned on)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ from pathlib import Path
 
 from nacre.errors import NacreError
 
-DEFAULT_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+_SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+_PACKAGED = Path(__file__).resolve().parents[1] / "src" / "nacre" / "data" / "datasets"
+# The project's shared copy when the checkout sits beside it, else the identical copies the package ships.
+DEFAULT_ROOT = _SHARED if _SHARED.is_dir() else _PACKAGED
 
 
 def read(path: Path) -> list[dict]:

@@ -44,6 +44,10 @@ def test_help_and_version() -> None:
         assert command in result.stdout
     version = nacre("version")
     assert version.returncode == 0 and f"nacre {__version__}" in version.stdout
+    # The suite runs with the dev extra, which brings assess, serve and train.
+    for extra in ("assess", "serve", "train"):
+        line = next(line for line in version.stdout.splitlines() if line.startswith(f"extra {extra} "))
+        assert line.endswith("installed"), line
 
 
 def test_help_text_wraps_at_the_terminal_width_not_at_the_source_line_breaks() -> None:

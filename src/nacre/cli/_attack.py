@@ -32,7 +32,7 @@ EPILOG = (
     "Examples:\n\n"
     "  nacre attack list\n\n"
     "  nacre attack mrj --target http://127.0.0.1:8080/v1 --target-model llama --attacker openai/gpt-4o-mini "
-    "--judge openai/gpt-4o --goals harmbench --datasets ./datasets --limit 20\n\n"
+    "--judge openai/gpt-4o --goals harmbench --limit 20\n\n"
     "  nacre attack code-attack --target guard:embedded/smollm2-135m --judge openai/gpt-4o-mini --goals goals.jsonl\n\n"
     "  nacre attack --resume 20261123-101500-ab12cd --export transcripts.jsonl"
 )
@@ -155,7 +155,11 @@ def attack(
     ] = None,
     datasets: Annotated[
         Path | None,
-        typer.Option("--datasets", envvar="NACRE_DATASETS", help="Folder holding the named goal sets."),
+        typer.Option(
+            "--datasets",
+            envvar="NACRE_DATASETS",
+            help="Read the named goal sets from this folder instead of the shipped copies.",
+        ),
     ] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N goals.")] = None,
     attacker: Annotated[str | None, typer.Option("--attacker", "-a", help="Attacker model string.")] = None,
@@ -199,7 +203,8 @@ def attack(
 
     Every turn is saved in the store as it happens. If a run is interrupted (crash, Ctrl-C), continue it with
     --resume RUN_ID: finished attempts are kept, unfinished ones are replayed from the response cache and
-    completed, so nothing is paid twice. Goals come from the datasets at run time; nacre ships none.
+    completed, so nothing is paid twice. Named goal sets are the public evaluation sets shipped as test data
+    (nacre bench list); --goals also takes your own JSONL file.
     """
     console = Console()
     if method == "list":

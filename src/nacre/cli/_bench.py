@@ -93,7 +93,10 @@ def list_sets(as_json: JsonOpt = False, datasets: DatasetsOpt = None) -> None:
 
 
 def _headline(console: Console, summary: dict[str, Any]) -> None:
-    table = Table(title=f"{summary['title']}: {summary['target']}{' + guard' if summary['guarded'] else ''}")
+    target = str(summary["target"])
+    # A guarded target's id already says so ("guard:<model>"); only a bare model name gets the suffix.
+    guarded = " + guard" if summary["guarded"] and not target.startswith("guard:") else ""
+    table = Table(title=f"{summary['title']}: {target}{guarded}")
     table.add_column("measure")
     table.add_column("value", justify="right")
     table.add_column("95 % CI", justify="right")

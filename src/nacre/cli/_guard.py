@@ -225,4 +225,7 @@ async def _batch(
             writer.commit(max(last, total))
             progress.update(task, completed=total)
         writer.finish()
-    console.print(f"wrote {writer.written} results to {output}" + (f"; skipped {bad} bad lines" if bad else ""))
+    console.print(
+        f"wrote {writer.written} results to {output}"
+        + (f"; skipped {bad} bad line{'' if bad == 1 else 's'}" if bad else "")
+    )

@@ -389,7 +389,7 @@ def refine(
         for writer in writers.values():
             writer.commit(max(total, writer.lines_done))
             writer.finish()
-    bad = f"; skipped {counts['bad']} bad lines" if counts["bad"] else ""
+    bad = f"; skipped {counts['bad']} bad line{'' if counts['bad'] == 1 else 's'}" if counts["bad"] else ""
     console.print(
         f"this run refined {counts['queries']} queries into {counts['sft']} SFT records and {counts['orpo']} ORPO "
         f"pairs; outputs: {', '.join(str(p) for p in paths.values())}{bad}",

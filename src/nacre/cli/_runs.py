@@ -62,7 +62,7 @@ def runs(
     # The id is what users copy: it leads a column wide enough never to cut it. Kind and target sit under it, and the
     # short columns never wrap, so an 80-column terminal splits no word ("attack.mr / j", "complete / d").
     table.add_column("run (kind, target)", overflow="fold", min_width=24)
-    for col in ("status", "started", "items"):
+    for col in ("status", "started", "done/started"):  # items finished / items begun (a run's total is not stored)
         table.add_column(col, no_wrap=True)
     for row in rows:
         style = _STATUS_STYLE.get(str(row["status"]), "")
