@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from nacre.assess import Assessor, ConversationAssessment, Embedder, detect_lang
+from nacre.assess import CONTENT_FREE, Assessor, ConversationAssessment, Embedder, detect_lang
 from nacre.conversation import Conversation
 from nacre.models import ChatModel, GenerationConfig
 from nacre.respond import ContractReport, Responder, ResponseResult, SafetyChain, compose_fallback
@@ -195,6 +195,7 @@ class Guard:
             harm_probability=risk.harm_probability,
             category=category,
             top_level=self.taxonomy.top_level(category) if category != NONE else NONE,
+            content_free=any(s.kind == CONTENT_FREE for s in assessment.turn.signals),
         )
         return decide(state, self.policy, horizon=self.config.horizon)
 

@@ -342,3 +342,34 @@ def test_solver_matches_a_plain_implementation(
             assert d.expected_utility[strategy] == pytest.approx(want, abs=1e-9)
     best = max(d.expected_utility.values())
     assert d.expected_utility[d.strategy] == best
+
+
+def _greeting(belief: Mapping[UserType, float], *, harm: float = 0.0, content_free: bool = True) -> GameState:
+    return GameState(
+        belief=belief, severity=0, harm_probability=harm, category=NONE, top_level=NONE, content_free=content_free
+    )
+
+
+def test_a_bare_greeting_with_nothing_behind_it_is_answered_plainly() -> None:
+    flat = {"benign": 1 / 3, "vulnerable": 1 / 3, "malicious": 1 / 3}
+    assert decide(_greeting(flat, content_free=False), POLICY).strategy == "comply_with_care"  # the 1/3 vulnerable
+    decision = decide(_greeting(flat), POLICY)
+    assert decision.strategy == "comply" and not decision.binding
+    assert "content-free turn" in decision.trace[-1]
+    # After a distressed turn the belief leans vulnerable: a "thanks" then is not answered as a bare greeting.
+    leaning_vulnerable = {"benign": 0.3, "vulnerable": 0.6, "malicious": 0.1}
+    assert decide(_greeting(leaning_vulnerable), POLICY).strategy != "comply"
+    # Nor when risk carried from earlier turns forbids a plain answer.
+    assert decide(_greeting(flat, harm=0.2), POLICY).strategy != "comply"
+
+
+@given(beliefs(), probabilities)
+@settings(max_examples=200, deadline=None)
+def test_the_greeting_rule_never_makes_a_more_malicious_belief_less_cautious(
+    belief: tuple[float, float, float], harm: float
+) -> None:
+    base = dict(zip(USER_TYPES, belief, strict=True))
+    more = dict(base, malicious=base["malicious"] + 0.2)
+    before = decide(_greeting(base, harm=harm), POLICY).strategy
+    after = decide(_greeting(more, harm=harm), POLICY).strategy
+    assert CAUTION[after] >= CAUTION[before], (before, after)

@@ -18,11 +18,12 @@ from nacre.assess._heads import Heads, load_heads
 from nacre.assess._llm import LLMAssessor, LLMVerdict
 from nacre.assess._machine import describe as describe_machine
 from nacre.assess._machine import machine_kind
-from nacre.assess._normalize import Normalized, detect_lang, normalize
+from nacre.assess._normalize import CONTENT_FREE, Normalized, detect_lang, normalize
 from nacre.assess._train import TrainConfig, featurize, heldout_differences, train_heads
 from nacre.assess._types import ConversationAssessment, InteractionType, RiskAssessment, Signal
 
 __all__ = [
+    "CONTENT_FREE",
     "Assessor",
     "AssessorConfig",
     "Classifier",

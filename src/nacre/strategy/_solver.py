@@ -10,14 +10,19 @@ round; later rounds are discounted. Hard constraints remove strategies in every 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
-from nacre.strategy._policy import GENERAL, Policy, _Compiled, _Game
+from nacre.strategy._policy import GENERAL, Constraint, Policy, _Compiled, _Game
 from nacre.strategy._types import CAUTION, REACTIONS, STRATEGIES, Decision, GameState, Reaction, Strategy
 from nacre.taxonomy import USER_TYPES, UserType
 
 # Utilities closer than this count as equal, so that floating-point noise never decides between strategies.
 TIE = 1e-12
 _NEG_INF = float("-inf")
+_COMPLY = STRATEGIES.index("comply")
+# A belief "leans nowhere" when vulnerable is not above benign, and malicious not above a third, by more than this.
+_FLAT = 1 / 3
+_FLAT_TOLERANCE = 0.01
 _Belief = Sequence[float]
 
 
@@ -114,6 +119,84 @@ def _solve(
     return eu, per_type, plan
 
 
+@dataclass(frozen=True, slots=True)
+class _Core:
+    """One turn's game solved and its strategy chosen, before the trace and the decision record are built."""
+
+    b: tuple[float, float, float]
+    h: float
+    domain_id: str
+    game: _Game
+    g: _Round
+    active: tuple[Constraint, ...]
+    forbidden: frozenset[str]
+    allowed: tuple[int, ...]
+    eu: list[float]
+    per_type: list[list[float]]
+    plan: dict[tuple[int, int], tuple[int, tuple[float, float, float]]]
+    chosen: int
+    below: Strategy | None
+    floored: bool
+    plain_greeting: bool
+
+
+def _at_least(options: tuple[int, ...], floor: Strategy | None) -> tuple[int, ...]:
+    """The options at least as cautious as ``floor`` (all of them if there is none, or none is)."""
+    if floor is None:
+        return options
+    return tuple(i for i in options if CAUTION[STRATEGIES[i]] >= CAUTION[floor]) or options
+
+
+def _core(state: GameState, policy: Policy, horizon: int) -> _Core:
+    b = state.normalised_belief()
+    h = min(1.0, max(0.0, float(state.harm_probability)))
+    severity = int(state.severity)
+    domain = policy.domain_for(state)
+    domain_id = domain.id if domain is not None else GENERAL
+    game = policy._compiled.games[domain_id, severity]
+    g = _Round(policy, game, h)
+    active = tuple(policy.constraints_for(state))
+    forbidden = frozenset(s for c in active for s in c.forbid)
+    allowed = tuple(i for i in range(len(STRATEGIES)) if STRATEGIES[i] not in forbidden)
+    eu, per_type, plan = _solve(g, b, horizon, allowed)
+    best = _choose(eu, allowed)
+    # A more severe request is never answered less cautiously than the same request one tier lower: the tables are
+    # set by hand per tier, and near-ties can flip between tiers. (Nothing to check when the choice is already the
+    # most cautious one allowed.)
+    below: Strategy | None = None
+    if severity and CAUTION[STRATEGIES[best]] < max(CAUTION[STRATEGIES[i]] for i in allowed):
+        below = STRATEGIES[_core(replace(state, severity=severity - 1), policy, horizon).chosen]
+    chosen = _choose(eu, _at_least(allowed, below))
+    plain_greeting = (
+        state.content_free
+        and STRATEGIES[chosen] == "comply_with_care"
+        and _COMPLY in allowed
+        and b[1] <= b[0] + _FLAT_TOLERANCE  # not leaning vulnerable (a ratio: more "malicious" leaves it as it is)
+        and b[2] <= _FLAT + _FLAT_TOLERANCE  # not leaning malicious
+    )
+    if plain_greeting:
+        # The care goes to a 1/3 chance of a vulnerable writer; a bare "hi" or "thanks" with nothing before it
+        # that leans anywhere gives no topic for care to be about.
+        chosen = _COMPLY
+    return _Core(
+        b,
+        h,
+        domain_id,
+        game,
+        g,
+        active,
+        forbidden,
+        allowed,
+        eu,
+        per_type,
+        plan,
+        chosen,
+        below,
+        chosen != best and not plain_greeting,
+        plain_greeting,
+    )
+
+
 def decide(state: GameState, policy: Policy, *, horizon: int = 2) -> Decision:
     """Choose the strategy the model commits to for one turn.
 
@@ -132,24 +215,15 @@ def decide(state: GameState, policy: Policy, *, horizon: int = 2) -> Decision:
     """
     if horizon < 1:
         raise ValueError(f"horizon must be at least 1, got {horizon}")
-    b = state.normalised_belief()
-    h = min(1.0, max(0.0, float(state.harm_probability)))
-    severity = int(state.severity)
-    domain = policy.domain_for(state)
-    domain_id = domain.id if domain is not None else GENERAL
-    game = policy._compiled.games[domain_id, severity]
-    g = _Round(policy, game, h)
-
-    active = policy.constraints_for(state)
-    forbidden = {s for c in active for s in c.forbid}
+    core = _core(state, policy, horizon)
+    b, g, game, eu, per_type, plan = core.b, core.g, core.game, core.eu, core.per_type, core.plan
+    allowed, chosen, domain_id, active = core.allowed, core.chosen, core.domain_id, core.active
+    below, plain_greeting, severity, h = core.below, core.plain_greeting, int(state.severity), core.h
     everything = tuple(range(len(STRATEGIES)))
-    allowed = tuple(i for i in everything if STRATEGIES[i] not in forbidden)
-    eu, per_type, plan = _solve(g, b, horizon, allowed)
-    chosen = _choose(eu, allowed)
     unconstrained, free_eu = chosen, eu
-    if forbidden:
+    if core.forbidden and not plain_greeting:
         free_eu = _solve(g, b, horizon, everything)[0]
-        unconstrained = _choose(free_eu, everything)
+        unconstrained = _choose(free_eu, _at_least(everything, below))
 
     strategy = STRATEGIES[chosen]
     belief = {t: b[j] for j, t in enumerate(USER_TYPES)}
@@ -174,6 +248,18 @@ def decide(state: GameState, policy: Policy, *, horizon: int = 2) -> Decision:
         plan=steps,
         unconstrained=(STRATEGIES[unconstrained], free_eu[unconstrained]) if unconstrained != chosen else None,
     )
+    if core.floored:
+        trace = (
+            *trace,
+            f"severity floor: one tier lower the game chooses {below}, and a more severe request is never answered "
+            f"less cautiously: {STRATEGIES[chosen]}",
+        )
+    if plain_greeting:
+        trace = (
+            *trace,
+            "content-free turn (a greeting, thanks or acknowledgement) and a belief that leans nowhere: "
+            "comply instead of comply_with_care (no topic for a care note)",
+        )
     return Decision(
         strategy=strategy,
         expected_utility=utilities,

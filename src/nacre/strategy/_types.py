@@ -42,6 +42,8 @@ class GameState:
         harm_probability: The assessor's probability that the request seeks or would enable harm.
         category: The hazard category id (``none`` if no hazard).
         top_level: The top-level hazard the category belongs to (equal to ``category`` for a top-level one).
+        content_free: Whether the turn is only a greeting, thanks or acknowledgement (tier 1's ``content_free``):
+            with a belief that leans nowhere, there is then nothing a care note could be about.
 
     Raises:
         ValueError: If severity is not 0-3, the harm probability is not in [0, 1], or the belief has an unknown
@@ -53,6 +55,7 @@ class GameState:
     harm_probability: float
     category: str
     top_level: str
+    content_free: bool = False
 
     def __post_init__(self) -> None:
         try:
