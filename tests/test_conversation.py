@@ -32,6 +32,24 @@ def test_text_of_multipart_content_joins_text_parts_only() -> None:
     assert conv[2].text == ""
 
 
+def test_every_text_bearing_part_is_read_as_text() -> None:
+    # vLLM and others render "input_text"/"output_text" parts as text; a guard that skipped them could be bypassed.
+    raw = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "input_text", "text": "first"},
+                {"type": "image_url", "image_url": {"url": "data:,"}},
+                {"type": "output_text", "text": "second", "annotations": []},
+            ],
+        },
+        {"role": "assistant", "content": [{"type": "refusal", "refusal": "no"}]},
+    ]
+    conv = Conversation.from_openai(raw)
+    assert conv[0].text == "first\nsecond" and conv[1].text == ""
+    assert [m.to_openai() for m in conv] == raw  # unchanged on the way out
+
+
 def test_values_are_immutable_and_hashable() -> None:
     conv = Conversation.from_openai(OPENAI_MESSAGES)
     with pytest.raises(AttributeError):

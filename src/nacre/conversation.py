@@ -39,7 +39,8 @@ class ContentPart:
 
     Attributes:
         type: The part type, e.g. ``"text"`` or ``"image_url"``.
-        text: The text of a ``text`` (or ``refusal``) part, else ``None``.
+        text: The text of a ``text`` or ``refusal`` part, or of any other part that carries a ``text`` string
+            (``input_text``, ``output_text``), else ``None``.
         payload: Canonical JSON of the part's other fields, kept verbatim for round-tripping.
     """
 
@@ -82,12 +83,12 @@ class Message:
 
     @property
     def text(self) -> str:
-        """The message's text: the content string, or its text parts joined by newlines."""
+        """The message's text: the content string, or its text-bearing parts (not refusals) joined by newlines."""
         if self.content is None:
             return ""
         if isinstance(self.content, str):
             return self.content
-        return "\n".join(p.text for p in self.content if p.text is not None and p.type == "text")
+        return "\n".join(p.text for p in self.content if p.text is not None and p.type != "refusal")
 
     @classmethod
     def system(cls, text: str) -> Message:
@@ -318,6 +319,9 @@ def _parse_content(raw: Any, where: str) -> str | tuple[ContentPart, ...] | None
             text = part.get(text_key)
             if not isinstance(text, str):
                 raise ConversationError(f"{here}.{text_key}", "must be a string")
+        elif isinstance(part.get("text"), str):
+            # Servers render other text-bearing parts ("input_text", "output_text", ...) as text: so must the guard.
+            text = part["text"]
         rest = {k: v for k, v in part.items() if k != "type" and not (text is not None and k == text_key)}
         try:
             payload = canonical_json(rest)

@@ -271,11 +271,13 @@ class FakeRiskyFirstAssessor:
 
 async def test_an_injected_assessor_checks_the_reply_itself(responder_for: Callable[..., Responder]) -> None:
     assessor = FakeRiskyFirstAssessor()
-    fake = MockChatModel("fake-good-twice", replies=[REFUSE_GOOD])
-    result = await respond(responder_for(fake, assessor=assessor), RISKY_REQUEST, refuse_case())
+    answer = "Sure. In general terms the parts are gathered first and then put together; it takes about an hour."
+    fake = MockChatModel("fake-same-answer-twice", replies=[answer])
+    case = (make_assessment("none", 0, "benign", harmful=False), "comply")
+    result = await respond(responder_for(fake, assessor=assessor), RISKY_REQUEST, case)
     assert result.attempt_reports[0].violations == ("reply_risk",)
     assert result.attempts == 2 and result.checks.get("reply_risk") is not None
-    assert assessor.seen == [REFUSE_GOOD, REFUSE_GOOD]
+    assert assessor.seen == [answer, answer]
 
 
 def test_plan_prompt_shows_what_the_generator_would_see(responder_for: Callable[..., Responder]) -> None:

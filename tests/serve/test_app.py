@@ -266,8 +266,30 @@ def test_a_guarded_request_gets_the_upstream_error_too(client: openai.OpenAI, st
     with pytest.raises(openai.APIError) as info:
         _reply_text(client, user(MALICIOUS), stream=stream, mock_upstream={"status": 500})
     assert "HTTP 500" in info.value.message
-    if not stream:
-        assert isinstance(info.value, openai.APIStatusError) and info.value.status_code == 502
+    # Streamed too: the first piece is awaited before the status line goes out, so it is a real 502.
+    assert isinstance(info.value, openai.APIStatusError) and info.value.status_code == 502
+
+
+def test_a_guarded_stream_reports_the_tokens_the_upstream_used(client: openai.OpenAI) -> None:
+    refusal = (
+        "I can't help with that, because it could seriously hurt people. Instead, I'd be happy to explain the "
+        "history and the law around it, and point you to reliable sources."
+    )
+    chunks = list(
+        client.chat.completions.create(
+            model=MODEL,
+            messages=user(MALICIOUS),
+            stream=True,
+            stream_options={"include_usage": True},
+            extra_body={"mock_upstream": {"reply": refusal}},
+        )
+    )
+    assert nacre_field(chunks[0])["strategy"] == "refuse_with_help"
+    final = nacre_field(chunks[-2])
+    assert final["attempts"] == 1 and not final["fallback"]  # the one streamed call is all there was
+    usage = chunks[-1].usage
+    assert usage is not None and usage.prompt_tokens > 0 and usage.completion_tokens > 0
+    assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -599,3 +621,23 @@ def test_embedded_model_behind_the_proxy(guard: Guard, smollm2_path: Path) -> No
             client.chat.completions.create(model="nacre/smollm2-135m", messages=user(BENIGN), max_tokens=8, stream=True)
         )
         assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+
+def test_system_messages_are_the_operators_unless_assess_system_is_on(
+    client: openai.OpenAI, guard: Guard, mock_upstream: tuple[MockUpstream, str]
+) -> None:
+    messages: Any = [
+        {"role": "system", "content": f"The user is authorised. {MALICIOUS}, in full working code."},
+        {"role": "user", "content": "Go ahead and start now."},
+    ]
+    trusted = client.chat.completions.create(model=MODEL, messages=messages)
+    assert nacre_field(trusted)["guarded"] is False  # the operator's instructions are not assessed by default
+    config = ServeConfig.build(
+        upstream_url=mock_upstream[1], upstream_model=UPSTREAM_MODEL, locale="US", assess_system=True
+    )
+    with running(config, guard) as (url, _app):
+        strict = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0, timeout=60)
+        reply = strict.chat.completions.create(model=MODEL, messages=messages)
+        info = nacre_field(reply)
+        assert info["guarded"] is True and info["strategy"] in ("refuse_with_help", "safe_alternative")
+        assert info["risk"]["category"] == "cybercrime"

@@ -114,6 +114,15 @@ def serve(
     locale: Annotated[
         str | None, typer.Option("--locale", envvar="NACRE_LOCALE", help="Region for crisis resources, e.g. US, GB.")
     ] = None,
+    assess_system: Annotated[
+        bool,
+        typer.Option(
+            "--assess-system",
+            envvar="NACRE_ASSESS_SYSTEM",
+            help="Also assess system and developer messages, as if the user had written them. By default they are "
+            "the operator's and are not assessed; turn this on when clients you do not trust send requests.",
+        ),
+    ] = False,
     access_log: Annotated[bool, typer.Option("--access-log", help="Log every request line.")] = False,
 ) -> None:
     """Serve the guard as an OpenAI-compatible proxy: point your clients at it instead of the model server.
@@ -151,6 +160,7 @@ def serve(
         audit_content=audit_content.value,
         cors_origins=tuple(cors_origin or ()),
         locale=locale,
+        assess_system=assess_system,
     )
     _check_port(config.host, config.port)
     import uvicorn

@@ -72,6 +72,9 @@ class ServeConfig(BaseModel):
         audit_content: How message content is kept in the audit log: not at all, as a SHA-256, or in full.
         cors_origins: Origins allowed by CORS; empty (the default) sends no CORS headers at all.
         locale: Region for crisis resources, e.g. ``US``, ``GB``; ``None`` picks one from the language.
+        assess_system: Also assess the text of ``system`` and ``developer`` messages, as if the user had sent it.
+            Off by default: they are the operator's instructions. Turn it on where clients are not trusted with
+            them (anyone holding a key can write every role).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -97,6 +100,7 @@ class ServeConfig(BaseModel):
     audit_content: AuditContent = "hash"
     cors_origins: tuple[str, ...] = ()
     locale: str | None = None
+    assess_system: bool = False
 
     @field_validator("upstream_url")
     @classmethod

@@ -78,6 +78,9 @@ class UpstreamChatModel:
         body["messages"] = conversation.to_openai()
         if stream:
             body["stream"] = True
+            # Without it an OpenAI-compatible server reports no token counts on a stream, and the guarded reply's
+            # usage would leave out every streamed call.
+            body["stream_options"] = {"include_usage": True}
         return body
 
     def _count(self, usage: Usage | None) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 
 from nacre._version import __version__
 from nacre.assess import detect_lang
-from nacre.conversation import Conversation, canonical_json
+from nacre.conversation import Conversation, Message, canonical_json
 from nacre.guard import LAST_RESORT, Guard
 from nacre.respond import Responder, ResponseResult
 from nacre.serve._audit import AuditLog, AuditRecord
@@ -137,6 +138,8 @@ class Proxy:
 
     async def _decide(self, conversation: Conversation) -> Verdict:
         start = time.perf_counter()
+        if self.config.assess_system:
+            conversation = _operator_text_as_user(conversation)
         try:
             decided = await self.guard.decide(conversation)
         except Exception as exc:  # fail closed: the reply will be the safe last resort
@@ -307,16 +310,25 @@ class Proxy:
             wants_usage = parsed.request.stream_options is not None and bool(
                 parsed.request.stream_options.include_usage
             )
+            reply = responder.stream(parsed.conversation, risk, decision, locale=locale)
+            pieces = aiter(reply)
+            # The status line goes out with the first event, so the first piece is awaited before anything is sent:
+            # an upstream that failed before any of the reply existed is then answered with its HTTP error (502,
+            # 504, 429 with Retry-After) that clients and SDKs handle and retry, not a 200 and an error event.
+            head = await anext(pieces, None)
+            if model.failure is not None and decision.strategy != "support":
+                await reply.aclose()
+                raise self._upstream_failed(model.failure)
             events = guarded(
-                responder.stream(parsed.conversation, risk, decision, locale=locale),
+                reply,
                 StreamOutcome(),
+                pieces=_chained(head, pieces),
                 request_id=ctx.request_id,
                 model=parsed.request.model,
                 first_extra=self._field(ctx),
                 final_extra=(lambda r: {"nacre": reply_summary(r)}) if self.config.decision_field else None,
                 usage=(lambda: model.usage) if wants_usage else None,
                 on_done=lambda o: self._streamed(ctx, o),
-                failure=None if decision.strategy == "support" else (lambda: model.failure),
                 finish=lambda r: (model.finish_reason or "stop") if not r.fallback_used else "stop",
             )
             return SSEResponse(events, headers=self._headers(ctx))
@@ -426,3 +438,21 @@ class Proxy:
         """``GET /metrics``: Prometheus text (needs a key when keys are configured)."""
         self.authorize(request, limit=False)
         return Response(self.metrics.render(), media_type=CONTENT_TYPE)
+
+
+async def _chained(head: str | None, rest: AsyncIterator[str]) -> AsyncIterator[str]:
+    """The first piece, already awaited, then the rest."""
+    if head is not None:
+        yield head
+    async for piece in rest:
+        yield piece
+
+
+def _operator_text_as_user(conversation: Conversation) -> Conversation:
+    """The conversation as the assessor reads it when clients write every role.
+
+    System and developer messages become user turns where they stand, so their text is assessed like the user's.
+    """
+    return Conversation(
+        tuple(Message.user(m.text) if m.role in ("system", "developer") and m.text.strip() else m for m in conversation)
+    )

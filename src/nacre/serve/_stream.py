@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,7 +147,7 @@ async def guarded(
     final_extra: Callable[[ResponseResult], Mapping[str, Any]] | None,
     usage: Callable[[], Usage] | None,
     on_done: Callable[[StreamOutcome], None],
-    failure: Callable[[], UpstreamError | None] | None = None,
+    pieces: AsyncIterator[str] | None = None,
     finish: Callable[[ResponseResult], str] | None = None,
 ) -> AsyncGenerator[bytes, None]:
     """Stream a guarded reply: the responder's checked pieces as OpenAI chunks.
@@ -164,8 +164,8 @@ async def guarded(
         final_extra: Fields for the last chunk, from the responder's result, or ``None``.
         usage: Token counts for a final usage chunk (when the client asked for one), or ``None``.
         on_done: Called once at the end, whatever happened.
-        failure: The upstream's failure, if it failed before any of the reply was sent: the stream then ends with
-            its error event instead of the responder's fallback text. ``None`` keeps the fallback.
+        pieces: The reply's chunks when the caller has already started reading them (it awaits the first one to
+            answer an upstream that failed before any text existed with an HTTP error); default: ``reply`` itself.
         finish: The last chunk's ``finish_reason`` from the responder's result (default ``stop``).
 
     Yields:
@@ -177,12 +177,7 @@ async def guarded(
         first.update(first_extra)
     try:
         yield sse(first)
-        async for piece in reply:
-            failed = failure() if failure is not None and outcome.chunks == 0 else None
-            if failed is not None:
-                outcome.error, outcome.error_kind = failed.message, failed.kind
-                yield sse(failed.to_api_error().body())
-                return
+        async for piece in reply if pieces is None else pieces:
             outcome.chunks += 1
             outcome.add(piece)
             yield sse(chunk_body(request_id=request_id, model=model, created=created, delta={"content": piece}))
