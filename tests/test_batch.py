@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from nacre.batch import ResumableWriter, check_paths, read_jsonl
+from nacre.batch import ResumableWriter, check_paths, finished_message, input_fingerprint, read_jsonl
 from nacre.errors import ConfigError
 
 
@@ -71,3 +71,52 @@ def test_an_output_that_cannot_hold_results_is_refused_before_any_work(tmp_path:
         check_paths(source, output)
     assert source.read_text(encoding="utf-8") == '{"prompt": "a"}\n'
     check_paths(source, tmp_path / "out.jsonl")  # a new file is fine
+
+
+def test_two_runs_on_one_output_are_kept_apart(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    first = ResumableWriter(out, fingerprint={"job": 1})
+    with pytest.raises(ConfigError, match="another nacre run is writing"):
+        ResumableWriter(out, fingerprint={"job": 1})
+    first.write({"i": 1})
+    first.commit(1)
+    first.close()  # an interrupted run lets go of the output
+    again = ResumableWriter(out, fingerprint={"job": 1})
+    assert again.resumed
+    again.finish()
+    assert out.read_text() == '{"i": 1}\n' and not (tmp_path / "out.jsonl.lock").exists()
+
+
+def test_an_edited_input_of_the_same_size_is_another_job(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"prompt": "Question 5"}\n', encoding="utf-8")
+    before = input_fingerprint(source)
+    source.write_text('{"prompt": "Kuestion 5"}\n', encoding="utf-8")
+    assert input_fingerprint(source) != before and source.stat().st_size == len('{"prompt": "Question 5"}\n')
+
+
+def test_an_unpaired_surrogate_is_a_bad_line_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"prompt": "\\ud800 x"}\n{"prompt": "fine"}\n', encoding="utf-8")
+    records = list(read_jsonl(path))
+    assert records[0].data is None and records[0].error is not None and "surrogate" in records[0].error
+    assert records[1].data == {"prompt": "fine"}
+
+
+def test_a_pipe_or_the_outputs_own_working_file_is_refused_as_input(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(ConfigError, match="not a regular file"):
+        check_paths(Path("/dev/null"), out)
+    partial = tmp_path / "out.jsonl.partial"
+    partial.write_text('{"prompt": "a"}\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="working file"):
+        check_paths(partial, out)
+    assert partial.read_text(encoding="utf-8") == '{"prompt": "a"}\n'
+
+
+def test_a_run_where_no_line_could_be_used_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="none of the input's lines could be used"):
+        finished_message(0, tmp_path / "out.jsonl", 2)
+    assert (
+        finished_message(1, tmp_path / "o.jsonl", 1) == f"wrote 1 result to {tmp_path / 'o.jsonl'}; skipped 1 bad line"
+    )

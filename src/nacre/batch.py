@@ -7,6 +7,7 @@ where the last completed batch ended.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -17,6 +18,11 @@ from typing import Any
 
 from nacre.conversation import canonical_json
 from nacre.errors import ConfigError
+
+try:  # POSIX; elsewhere two runs on one output are not kept apart
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +74,12 @@ def read_jsonl(path: Path, *, skip: int = 0) -> Iterator[Record]:
             if not isinstance(data, dict):
                 yield Record(line_no, None, "not a JSON object")
                 continue
+            try:
+                # JSON's \ud800-style escapes can spell half a character, which no text encoding can write out.
+                json.dumps(data, ensure_ascii=False).encode("utf-8")
+            except UnicodeEncodeError:
+                yield Record(line_no, None, "holds an unpaired surrogate escape (e.g. \\ud800), which is not text")
+                continue
             yield Record(line_no, data)
 
 
@@ -78,14 +90,37 @@ def check_paths(input: Path, output: Path) -> None:
         ConfigError: If the output is the input, a directory, ``-``, or an existing file that is not a regular
             file (a device or a pipe).
     """
+    if input.exists() and not input.is_file():
+        raise ConfigError(
+            f"--input {input} is not a regular file (a pipe or a device is read more than once here); save it to a "
+            "file first"
+        )
     if str(output) == "-":
         raise ConfigError("--output needs a file name (results are written to a file, not to standard output)")
+    own = {output.with_name(output.name + suffix) for suffix in (".partial", ".progress", ".lock")}
+    if input.exists() and any(p.exists() and os.path.samefile(input, p) for p in own):
+        raise ConfigError(f"--input {input} is a working file of --output {output}; give the original input")
     if output.is_dir():
         raise ConfigError(f"--output {output} is a directory; give a file name inside it")
     if output.exists() and not output.is_file():
         raise ConfigError(f"--output {output} is not a regular file")
     if output.exists() and input.exists() and os.path.samefile(input, output):
         raise ConfigError(f"--output {output} is the input file; write the results somewhere else")
+
+
+def input_fingerprint(path: Path) -> dict[str, str]:
+    """What identifies an input file for resuming: its path and a SHA-256 of its content.
+
+    An edit that keeps the size must not resume onto stale results.
+    """
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    return {"input": str(path.resolve()), "sha256": digest.hexdigest()}
 
 
 def count_lines(path: Path) -> int:
@@ -114,6 +149,16 @@ class ResumableWriter:
         self.fingerprint = canonical_json(dict(fingerprint or {}))
         self.lines_done = 0
         self.written = 0
+        self.lock_path = output.with_name(output.name + ".lock")
+        self._lock = self._acquire_lock()
+        try:
+            self._open(resume)
+        except BaseException:
+            self._lock.close()
+            raise
+        self._pending: list[bytes] = []
+
+    def _open(self, resume: bool) -> None:
         state = self._load_state() if resume else None
         if state is not None:
             self.lines_done = int(state["lines_done"])
@@ -122,13 +167,28 @@ class ResumableWriter:
                 fh.truncate(int(state["bytes"]))  # drop anything written after the last recorded flush
         else:
             try:
-                output.parent.mkdir(parents=True, exist_ok=True)
                 self.partial.write_bytes(b"")
             except OSError as exc:
                 raise ConfigError(f"cannot write {self.partial}: {exc.strerror}") from None
             self._save_state()
         self._fh = self.partial.open("ab")
-        self._pending: list[bytes] = []
+
+    def _acquire_lock(self) -> Any:
+        # Held until close: a second run on the same output would interleave its lines with this one's.
+        try:
+            self.output.parent.mkdir(parents=True, exist_ok=True)
+            handle = self.lock_path.open("a")
+        except OSError as exc:
+            raise ConfigError(f"cannot write {self.lock_path}: {exc.strerror}") from None
+        if fcntl is not None:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.close()
+                raise ConfigError(
+                    f"another nacre run is writing {self.output} right now; wait for it, or give another --output"
+                ) from None
+        return handle
 
     @property
     def resumed(self) -> bool:
@@ -182,11 +242,15 @@ class ResumableWriter:
         self._fh.close()
         os.replace(self.partial, self.output)
         self.progress_path.unlink(missing_ok=True)
+        self.lock_path.unlink(missing_ok=True)
+        self._lock.close()
 
     def close(self) -> None:
         """Close without finishing (the partial run stays resumable)."""
         if not self._fh.closed:
             self._fh.close()
+        if not self._lock.closed:
+            self._lock.close()
 
     def __enter__(self) -> ResumableWriter:
         return self
@@ -195,3 +259,18 @@ class ResumableWriter:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def finished_message(written: int, output: Path, bad: int, *, noun: str = "results") -> str:
+    """The closing line of a batch run (plain text: print it without markup).
+
+    Raises:
+        ConfigError: If no line could be used at all: the run produced nothing, which is a mistake to report.
+    """
+    skipped = f"; skipped {bad} bad line{'' if bad == 1 else 's'}" if bad else ""
+    if written == 0 and bad:
+        raise ConfigError(
+            f"none of the input's lines could be used ({bad} bad line{'' if bad == 1 else 's'}, reported above), "
+            f"so {output} is empty"
+        )
+    return f"wrote {written} {noun if written != 1 else noun.rstrip('s')} to {output}{skipped}"

@@ -143,3 +143,53 @@ def test_train_check_refuses_another_embedder_before_training(tmp_path: Path) ->
     result = nacre("train", "assess", "--embedder", other, "--check", "--out", str(tmp_path / "heads"))
     assert_one_line_error(result, "--check compares with the shipped heads")
     assert not (tmp_path / "heads").exists()
+
+
+def test_batch_ctrl_c_says_how_to_resume(tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"prompt": f"A fun fact about {i}, please", "i": i}) + "\n" for i in range(400)))
+    out, progress = tmp_path / "out.jsonl", tmp_path / "out.jsonl.progress"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nacre", "assess", "--input", str(src), "--output", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A shell that started this suite in the background may have left SIGINT ignored; the CLI must see it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    deadline = time.monotonic() + 120
+    while not (progress.exists() and json.loads(progress.read_text() or "{}").get("lines_done", 0) >= 64):
+        assert proc.poll() is None, "finished before it could be interrupted"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in stderr
+    assert f"interrupted: the finished lines are kept in {out}.partial; rerun the same command to resume" in stderr
+    assert not out.exists()
+    again = nacre("assess", "--input", str(src), "--output", str(out))
+    assert again.returncode == 0 and "resuming" in again.stderr
+    assert [json.loads(line)["i"] for line in out.read_text().splitlines()] == list(range(400))
+
+
+def test_batch_lines_that_look_like_markup_or_hold_no_user_text_are_skipped(tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    lines = [
+        {"messages": [{"role": "[/x]", "content": "hi"}]},
+        {"messages": []},
+        {"messages": [{"role": "system", "content": "Be brief."}]},
+        {"prompt": "How do I repot a fern?", "i": 3},
+    ]
+    src.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    out = tmp_path / "results [v2].jsonl"
+    result = nacre("assess", "--input", str(src), "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "[/x]" in result.stderr
+    assert "holds no user message with text" in result.stderr
+    assert f"wrote 1 result to {out}; skipped 3 bad lines" in result.stderr.replace("\n", "")
+    assert [json.loads(line)["i"] for line in out.read_text().splitlines()] == [3]
+    bad_only = tmp_path / "bad.jsonl"
+    bad_only.write_text('{"messages": []}\n', encoding="utf-8")
+    failed = nacre("assess", "--input", str(bad_only), "--output", str(tmp_path / "o.jsonl"))
+    errors = [line for line in failed.stderr.splitlines() if line.startswith("error: ")]
+    assert failed.returncode == 1 and len(errors) == 1 and "none of the input's lines" in errors[0]

@@ -128,3 +128,43 @@ def test_an_output_that_is_a_directory_is_refused_before_any_work(tmp_path: Path
     for extra in (("guard", "--no-generate"), ("assess",)):
         assert_one_line_error(nacre(*extra, "-i", str(source), "-o", str(tmp_path / "out")), "is a directory")
     assert not list(tmp_path.glob("out.*"))
+
+
+def test_a_batch_skips_a_line_the_model_rejects_and_goes_on(tmp_path: Path) -> None:
+    pytest.importorskip("uvicorn", reason="the serve extra is not installed")
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from nacre.serve import BackgroundServer
+
+    async def chat(request: Request) -> JSONResponse:
+        # A model server that rejects one particular request (as a content filter or a context limit would).
+        body = await request.json()
+        if "REJECT" in json.dumps(body):
+            error = {"message": "this request is not allowed", "type": "invalid_request_error", "code": None}
+            return JSONResponse({"error": error}, status_code=400)
+        message = {"role": "assistant", "content": "A short and friendly answer about houseplants."}
+        return JSONResponse(
+            {
+                "id": "x",
+                "object": "chat.completion",
+                "created": 0,
+                "model": "m",
+                "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 5, "completion_tokens": 8, "total_tokens": 13},
+            }
+        )
+
+    source = tmp_path / "in.jsonl"
+    prompts = ("Name a good houseplant", "REJECT this one about ferns", "Another houseplant, please")
+    source.write_text("".join(json.dumps({"prompt": p, "i": i}) + "\n" for i, p in enumerate(prompts)))
+    out = tmp_path / "out.jsonl"
+    app = Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
+    with BackgroundServer(app, log_level="critical") as url:
+        args = ("-m", "openai/m", "--base-url", f"{url}/v1", "--max-retries", "0", "--no-cache")
+        result = nacre("guard", *args, "-i", str(source), "-o", str(out), env={"NACRE_API_KEY": "unused"})
+    assert result.returncode == 0, result.stderr
+    assert "line 2: skipped: the model rejected it" in result.stderr and "HTTP 400" in result.stderr
+    assert [json.loads(line)["i"] for line in out.read_text().splitlines()] == [0, 2]

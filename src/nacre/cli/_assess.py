@@ -9,11 +9,12 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from nacre.assess import Assessor, ConversationAssessment, RiskAssessment
-from nacre.batch import ResumableWriter, count_lines, read_jsonl
+from nacre.batch import ResumableWriter, count_lines, finished_message, input_fingerprint, read_jsonl
 from nacre.cli import _common
 from nacre.conversation import Conversation
 from nacre.errors import ConversationError, NacreError
@@ -28,7 +29,10 @@ def conversation_of(record: dict[str, Any]) -> Conversation:
         ConversationError: If neither is present and valid.
     """
     if "messages" in record:
-        return Conversation.from_openai(record["messages"])
+        conversation = Conversation.from_openai(record["messages"])
+        if not any(m.text.strip() for m in conversation.user_turns):
+            raise ConversationError("messages", "holds no user message with text: there is nothing to assess")
+        return conversation
     prompt = record.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         raise ConversationError("prompt", "each line needs a non-empty 'prompt' string or a 'messages' list")
@@ -73,7 +77,10 @@ def assess(
     conv = _common.single_conversation(text, conversation, input, output)
     if conv is None:
         assert input is not None and output is not None
-        _batch(input, output, restart=restart, llm=llm, base_url=base_url)
+        try:
+            _batch(input, output, restart=restart, llm=llm, base_url=base_url)
+        except KeyboardInterrupt:
+            raise _common.batch_interrupted(output) from None
         return
     assessor = _load_assessor(llm, base_url)
     result = asyncio.run(assessor.assess(conv))
@@ -116,7 +123,7 @@ def _batch(input: Path, output: Path, *, restart: bool, llm: str | None, base_ur
     console = Console(stderr=True)
     assessor = _load_assessor(llm, base_url)
     total = count_lines(input)
-    fingerprint = {"input": str(input.resolve()), "size": input.stat().st_size, "llm": llm}
+    fingerprint = {**input_fingerprint(input), "llm": llm}
     bad = 0
     with ResumableWriter(output, resume=not restart, fingerprint=fingerprint) as writer:
         if writer.resumed:
@@ -149,19 +156,16 @@ def _batch(input: Path, output: Path, *, restart: bool, llm: str | None, base_ur
                 last = rec.line
                 if rec.data is None:
                     bad += 1
-                    console.print(f"[yellow]line {rec.line}: skipped: {rec.error}[/]")
+                    console.print(f"[yellow]line {rec.line}: skipped: {escape(str(rec.error))}[/]")
                     continue
                 try:
                     pending.append((rec.line, rec.data, conversation_of(rec.data)))
                 except NacreError as exc:
                     bad += 1
-                    console.print(f"[yellow]line {rec.line}: skipped: {exc}[/]")
+                    console.print(f"[yellow]line {rec.line}: skipped: {escape(str(exc))}[/]")
                     continue
                 if len(pending) >= BATCH:
                     flush(rec.line)
             flush(max(last, total))
         writer.finish()
-    console.print(
-        f"wrote {writer.written} results to {output}"
-        + (f"; skipped {bad} bad line{'' if bad == 1 else 's'}" if bad else "")
-    )
+    console.print(finished_message(writer.written, output, bad), markup=False, highlight=False, soft_wrap=True)

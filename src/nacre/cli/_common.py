@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
 from nacre._jsonfile import read_json_file
 from nacre.batch import check_paths
@@ -81,6 +82,8 @@ def single_conversation(
             output would overwrite the input or cannot be a result file.
         ConversationError: If the file does not hold valid OpenAI chat messages.
     """
+    if output is not None and input is None and text is None and conversation is None:
+        raise ConfigError("--output goes with --input FILE (the lines to process)")
     if sum(x is not None for x in (text, conversation, input)) != 1:
         raise ConfigError("give exactly one of: a TEXT argument, --conversation FILE, or --input FILE")
     if input is not None:
@@ -91,7 +94,10 @@ def single_conversation(
     if output is not None:
         raise ConfigError("--output goes with --input (a TEXT or --conversation result is printed)")
     if conversation is not None:
-        return Conversation.from_openai(read_json_file(conversation, "conversation file"))
+        conv = Conversation.from_openai(read_json_file(conversation, "conversation file"))
+        if not any(m.text.strip() for m in conv.user_turns):
+            raise ConfigError(f"{conversation} holds no user message with text: there is nothing to check")
+        return conv
     assert text is not None
     if not text.strip():
         raise ConfigError("the message is empty: give the text to check as the argument")
@@ -152,3 +158,15 @@ def existing_store(db: Path | None) -> Store:
     if not path.exists():
         raise ConfigError(f"no store at {path}: give --db PATH or set NACRE_DB")
     return Store(path)
+
+
+def batch_interrupted(*outputs: Path) -> typer.Exit:
+    """Tell the user a stopped batch keeps its work (print it, then raise the returned exit: status 130)."""
+    kept = ", ".join(f"{output}.partial" for output in outputs)
+    Console(stderr=True).print(
+        f"\ninterrupted: the finished lines are kept in {kept}; rerun the same command to resume",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    return typer.Exit(130)

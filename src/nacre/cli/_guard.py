@@ -15,10 +15,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from nacre.batch import ResumableWriter, count_lines, read_jsonl
+from nacre.batch import ResumableWriter, count_lines, finished_message, input_fingerprint, read_jsonl
 from nacre.cli import _common
 from nacre.cli._assess import conversation_of, summary
-from nacre.errors import ModelError, NacreError
+from nacre.errors import ModelError, ModelRequestError, NacreError
 from nacre.guard import Guard, GuardConfig, GuardedResponse
 from nacre.models import ChatModel, GenerationConfig
 from nacre.store import Store
@@ -77,14 +77,27 @@ def guard(
             try:
                 if conv is None:
                     assert input is not None and output is not None
-                    fingerprint = {"input": str(input.resolve()), "size": input.stat().st_size, "model": model}
-                    if no_generate:
-                        fingerprint["model"] = None
-                    runner.run(
-                        _batch(
-                            the_guard, input, output, fingerprint=fingerprint, restart=restart, generate=not no_generate
+                    # Every option that changes a result line: a rerun with other ones must not resume onto them.
+                    fingerprint: dict[str, Any] = {
+                        **input_fingerprint(input),
+                        "model": None if no_generate else model,
+                        "locale": locale,
+                        "max_tokens": None if no_generate else max_tokens,
+                        "options": None if no_generate else sorted(model_option or []),
+                    }
+                    try:
+                        runner.run(
+                            _batch(
+                                the_guard,
+                                input,
+                                output,
+                                fingerprint=fingerprint,
+                                restart=restart,
+                                generate=not no_generate,
+                            )
                         )
-                    )
+                    except KeyboardInterrupt:
+                        raise _common.batch_interrupted(output) from None
                     return
                 result = runner.run(the_guard.respond(conv))
             finally:
@@ -197,7 +210,7 @@ async def _batch(
                 last = rec.line
                 if rec.data is None:
                     bad += 1
-                    console.print(f"[yellow]line {rec.line}: skipped: {rec.error}[/]")
+                    console.print(f"[yellow]line {rec.line}: skipped: {escape(str(rec.error))}[/]")
                     continue
                 try:
                     conv = conversation_of(rec.data)
@@ -207,6 +220,14 @@ async def _batch(
                     continue
                 if generate:
                     result = await the_guard.respond(conv)
+                    if result.model_error is not None and _rejects_this_line(result.model_error):
+                        bad += 1
+                        console.print(
+                            f"[yellow]line {rec.line}: skipped: the model rejected it ({escape(result.model_error)})[/]"
+                        )
+                        writer.commit(rec.line)
+                        progress.update(task, completed=rec.line)
+                        continue
                     if result.model_error is not None:
                         raise ModelError(
                             f"line {rec.line}: the model failed ({result.model_error}); the {writer.written} results "
@@ -225,7 +246,10 @@ async def _batch(
             writer.commit(max(last, total))
             progress.update(task, completed=total)
         writer.finish()
-    console.print(
-        f"wrote {writer.written} results to {output}"
-        + (f"; skipped {bad} bad line{'' if bad == 1 else 's'}" if bad else "")
-    )
+    console.print(finished_message(writer.written, output, bad), markup=False, highlight=False, soft_wrap=True)
+
+
+def _rejects_this_line(model_error: str) -> bool:
+    # The model refused this one request (HTTP 4xx other than 429, or a prompt longer than its context): the next
+    # line may well work, so the line is skipped. An unreachable, failing or rate-limiting model stops the batch.
+    return model_error.startswith(f"{ModelRequestError.__name__}:") and "rate-limited" not in model_error

@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from nacre import respond
 from nacre.assess import Assessor, Embedder, RiskAssessment, default_embedder, detect_lang
-from nacre.batch import ResumableWriter, check_paths, count_lines, read_jsonl
+from nacre.batch import ResumableWriter, check_paths, count_lines, input_fingerprint, read_jsonl
 from nacre.cli import _common
 from nacre.conversation import Conversation
 from nacre.errors import ConfigError, MissingExtraError, ModelError, NacreError
@@ -280,8 +280,7 @@ def refine(
     for path in paths.values():
         check_paths(input_path, path)
     fingerprint = {
-        "input": str(input_path.resolve()),
-        "size": input_path.stat().st_size,
+        **input_fingerprint(input_path),
         "models": [model, evaluator, updater],
         "refine": {**config.to_dict(), "similarity": similarity.value},
         "margin": margin,
@@ -358,7 +357,10 @@ def refine(
                     if rec.data is None:
                         raise ConfigError(rec.error or "bad line")
                     job = parse_job(rec.line, rec.data, taxonomy)
-                    category, result = runner.run(one(job))
+                    try:
+                        category, result = runner.run(one(job))
+                    except KeyboardInterrupt:
+                        raise _common.batch_interrupted(*paths.values()) from None
                 except NacreError as exc:
                     counts["bad"] += 1
                     console.print(
@@ -390,9 +392,14 @@ def refine(
             writer.commit(max(total, writer.lines_done))
             writer.finish()
     bad = f"; skipped {counts['bad']} bad line{'' if counts['bad'] == 1 else 's'}" if counts["bad"] else ""
+    if counts["queries"] == 0 and counts["bad"]:
+        raise ConfigError(
+            f"none of the input's lines could be used ({counts['bad']} bad, reported above): nothing was refined"
+        )
     console.print(
         f"this run refined {counts['queries']} queries into {counts['sft']} SFT records and {counts['orpo']} ORPO "
         f"pairs; outputs: {', '.join(str(p) for p in paths.values())}{bad}",
+        markup=False,
         highlight=False,
         soft_wrap=True,
     )

@@ -282,13 +282,14 @@ def load_labels(path: Path) -> list[LabelledRow]:
             line).
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not an error
     except OSError as exc:
         raise ConfigError(f"cannot read labels file {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"labels file {path} is not UTF-8 text (near byte {exc.start})") from None
     rows: list[LabelledRow] = []
-    for line_no, line in enumerate(text.splitlines(), start=1):
+    # JSONL lines end at "\n" only: str.splitlines would also cut at U+2028 or U+0085 inside a JSON string.
+    for line_no, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         where = f"labels file {path} line {line_no}"
