@@ -36,6 +36,9 @@ from nacre.conversation import Conversation
         "哈哈哈",
         "收到",
         "ok谢谢",
+        "Hi! How are you today?",
+        "how's it going?",
+        "你好吗？",
     ],
 )
 def test_greetings_thanks_and_acknowledgements_are_content_free(text: str) -> None:
@@ -56,6 +59,8 @@ def test_greetings_thanks_and_acknowledgements_are_content_free(text: str) -> No
         "好的，那具体怎么做",
         "привет",
         "ok " * 30,
+        "Hi, how are you? I feel awful",
+        "how are you doing with the plan",
     ],
 )
 def test_anything_with_content_is_not(text: str) -> None:

@@ -564,6 +564,18 @@ def test_cli_errors(
     assert not out.exists()
 
 
+def test_cli_refuses_a_run_twice_and_one_file_for_both_outputs(
+    store_runs: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    db, ids = store_runs
+    out = tmp_path / "r.html"
+    twice = CliRunner().invoke(cli_app(), [ids["plain"], ids["plain"], "--db", str(db), "--out", str(out)])
+    assert isinstance(twice.exception, ConfigError) and "more than once" in str(twice.exception)
+    same = CliRunner().invoke(cli_app(), [ids["plain"], "--db", str(db), "--out", str(out), "--json", str(out)])
+    assert isinstance(same.exception, ConfigError) and "would overwrite" in str(same.exception)
+    assert not out.exists()
+
+
 def test_cli_missing_store_is_not_created(tmp_path: Path) -> None:
     db = tmp_path / "nowhere.db"
     result = CliRunner().invoke(cli_app(), ["20990101-000000-ffffff", "--db", str(db)])

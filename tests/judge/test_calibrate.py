@@ -260,3 +260,12 @@ async def test_calibrate_errors() -> None:
 def test_predicted_label_of_failed_score() -> None:
     assert predicted_label(Score("j", None, "unsure", "failed", "")) is None
     assert predicted_label(Score("j", 1.0, "refusal", "", "")) == R
+
+
+async def test_a_tiered_judge_whose_llm_tier_fails_counts_a_failure_not_the_fallback() -> None:
+    # In use the tiered judge falls back on the patterns; calibrating it must not pass the patterns off as it.
+    judge = TieredRefusalJudge(llm=LLMRefusalJudge(MockChatModel("fake-broken", replies=["not json"]), retries=0))
+    report = await calibrate_refusal(judge, [LabelledRow("q", UNSURE, R), LabelledRow("q", REFUSAL, R)])
+    assert (report.n, report.failures) == (2, 1)
+    assert report.per_row[0].predicted is None and report.to_dict()["per_row"][0]["error"]
+    assert report.per_row[1].predicted == R

@@ -16,6 +16,7 @@ from nacre.cli import _common
 from nacre.cli._app import app
 from nacre.conversation import Conversation
 from nacre.models import Capabilities, Completion, GenerationConfig, StreamChunk
+from tests.conftest import free_port
 
 ITEMS = ("tone", "willingness", "completion", "logic", "informativeness")
 QUERIES = [
@@ -26,7 +27,7 @@ QUERIES = [
 
 
 def nacre(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200"}
+    env = {**os.environ, "COLUMNS": "200", "NACRE_API_KEY": "unused"}
     return subprocess.run([sys.executable, "-m", "nacre", *args], capture_output=True, text=True, env=env, timeout=120)
 
 
@@ -275,5 +276,17 @@ def test_evaluators_that_never_answer_in_json_are_an_error_not_a_success(tmp_pat
     result = nacre("refine", "--in", str(src), "--out", str(tmp_path / "x/"), "--model", "mock/helpful", "--no-cache")
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1 and f"could not score {len(QUERIES)} of {len(QUERIES)} queries" in errors[0]
+    assert len(errors) == 1 and f"the evaluators failed on {len(QUERIES)} of {len(QUERIES)} queries" in errors[0]
     assert "no JSON object" in errors[0] and "Traceback" not in result.stderr
+    assert f"refined 0 of {len(QUERIES)} queries" in result.stderr
+
+
+def test_a_generator_that_cannot_be_reached_is_named_as_the_one_that_failed(tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(q) + "\n" for q in QUERIES))
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    args = ("--model", "openai/x", "--base-url", url, "--max-retries", "0", "--evaluator", "mock/json", "--no-cache")
+    result = nacre("refine", "--in", str(src), "--out", str(tmp_path / "x/"), *args)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert result.returncode == 1 and len(errors) == 1, result.stderr
+    assert "the generator (openai/x) failed" in errors[0] and "--base-url" in errors[0]

@@ -4,6 +4,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -194,6 +195,8 @@ def test_a_run_held_by_a_live_process_cannot_be_resumed_and_a_dead_ones_reads_in
             with pytest.raises(RunBusyError):
                 store.check_resumable(run.id)
             holder.kill()
+            time.sleep(0.3)  # killed but not yet reaped: a zombie answers signal 0, and must still read as gone
+            assert store.get_run(run.id).status == "interrupted"
             holder.wait()
             assert store.get_run(run.id).status == "interrupted"
             assert store.check_resumable(run.id).id == run.id

@@ -396,18 +396,20 @@ def refine(
         raise ConfigError(
             f"none of the input's lines could be used ({counts['bad']} bad, reported above): nothing was refined"
         )
+    refined = counts["queries"] - counts["unevaluated"]
     console.print(
-        f"this run refined {counts['queries']} queries into {counts['sft']} SFT records and {counts['orpo']} ORPO "
-        f"pairs; outputs: {', '.join(str(p) for p in paths.values())}{bad}",
+        f"this run refined {refined} of {counts['queries']} queries into {counts['sft']} SFT records and "
+        f"{counts['orpo']} ORPO pairs; outputs: {', '.join(str(p) for p in paths.values())}{bad}",
         markup=False,
         highlight=False,
         soft_wrap=True,
     )
     if counts["unevaluated"]:
-        what = (
-            f"the evaluators could not score {counts['unevaluated']} of {counts['queries']} queries "
-            f"({evaluation_error})"
-        )
+        # The first draft is generated before anything is scored: say which model failed.
+        generator = bool(evaluation_error and evaluation_error.startswith("generation failed"))
+        who = f"the generator ({model})" if generator else "the evaluators"
+        what = f"{who} failed on {counts['unevaluated']} of {counts['queries']} queries ({evaluation_error})"
         if counts["unevaluated"] == counts["queries"]:
-            raise ModelError(f"{what}, so nothing was refined; pass an --evaluator that answers in JSON")
+            fix = "check --model and --base-url" if generator else "pass an --evaluator that answers in JSON"
+            raise ModelError(f"{what}, so nothing was refined; {fix}")
         console.print(f"[yellow]{escape(what)}; those queries were not refined[/]", highlight=False, soft_wrap=True)

@@ -79,9 +79,14 @@ def report(
     """
     if not runs:
         raise ConfigError("give at least one run id")
+    twice = sorted({r for r in runs if runs.count(r) > 1})
+    if twice:
+        raise ConfigError(f"run {', '.join(twice)} is given more than once")
+    html_path = out if out is not None else Path(f"nacre-report-{runs[0]}.html")
+    if json_out is not None and json_out.resolve() == html_path.resolve():
+        raise ConfigError(f"--json and --out both name {json_out}: the JSON would overwrite the report")
     with _common.existing_store(db) as store:
         summaries = load_summaries(store, runs)
-    html_path = out if out is not None else Path(f"nacre-report-{runs[0]}.html")
     write_report(summaries, html_path, json_out, title=title)
     console = Console()
     console.print(f"wrote {escape(str(html_path))}", soft_wrap=True, highlight=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 
 
 def current_owner() -> str:
@@ -34,4 +35,13 @@ def owner_alive(owner: str | None) -> bool | None:
         return True
     except OSError:
         return None
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    # A killed process whose parent has not reaped it yet still answers signal 0; Linux shows it as state Z.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
