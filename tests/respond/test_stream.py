@@ -41,8 +41,9 @@ def responder_for(
 
 
 def refuse_stream(responder: Responder, conversation: Conversation = REQUEST) -> ResponseStream:
+    # A safe alternative streams piece by piece (a refusal is checked whole first: see the test at the end).
     assessment = make_assessment("explosives", 3, "malicious", "directive")
-    return responder.stream(conversation, assessment, make_decision("refuse_with_help", "explosives", 3), locale="US")
+    return responder.stream(conversation, assessment, make_decision("safe_alternative", "explosives", 3), locale="US")
 
 
 async def collect(stream: ResponseStream) -> list[str]:
@@ -88,7 +89,7 @@ async def test_stream_falls_back_when_repairs_keep_failing(responder_for: Callab
     stream = refuse_stream(responder_for(fake, max_repairs=1))
     text = "".join(await collect(stream))
     assert "[redacted]" not in text
-    assert text.rstrip().endswith("point you to safe, reliable sources.")  # the fixture's default template
+    assert text.rstrip().endswith("without the specifics that could cause harm.")  # the fixture's template
     assert stream.result.fallback_used and stream.result.attempts == 2
 
 
@@ -106,7 +107,7 @@ async def test_a_model_error_mid_stream_falls_back(responder_for: Callable[..., 
     text = "".join(await collect(stream))
     result = stream.result
     assert result.fallback_used and result.error is not None and "dropped" in result.error
-    assert text.startswith(BENIGN_PREFIX[:40]) and "I can't help with explosives" in text
+    assert text.startswith(BENIGN_PREFIX[:40]) and "I'll keep to the general picture" in text
 
 
 def support_stream(responder: Responder) -> ResponseStream:
@@ -166,3 +167,14 @@ async def test_result_needs_a_finished_stream_and_a_stream_is_read_once(
         await collect(stream)
     with pytest.raises(RuntimeError, match="not finished"):
         _ = stream.result
+
+
+async def test_a_refusal_is_checked_whole_before_any_of_it_is_sent(responder_for: Callable[..., Responder]) -> None:
+    fake = MockChatModel("fake-goes-along-then-good", replies=[FORBIDDEN, REFUSE_GOOD])
+    assessment = make_assessment("explosives", 3, "malicious", "directive")
+    stream = responder_for(fake).stream(
+        REQUEST, assessment, make_decision("refuse_with_help", "explosives", 3), locale="US"
+    )
+    chunks = await collect(stream)
+    assert chunks == [REFUSE_GOOD]  # nothing of the first draft went out, not even its harmless opening
+    assert stream.result.attempts == 2 and stream.result.checks.passed

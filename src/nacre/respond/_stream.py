@@ -62,10 +62,12 @@ class ResponseStream:
         return self._result
 
 
-# A reply to someone who may be in crisis must never go out as a draft that failed its contract (feelings
-# acknowledged, a person to reach: nothing appended at the end can supply those), so it is checked whole, repaired
-# or replaced, and only then sent. Other strategies stream; what they miss is reported in the checks.
-WHOLE_REPLY_STRATEGIES = frozenset({"support"})
+# Replies checked whole, repaired or replaced, and only then sent. To someone who may be in crisis, a draft must
+# never go out having failed its contract (feelings acknowledged, a person to reach: nothing appended at the end can
+# supply those). A refusal answers a request read as harmful, usually from a user read as malicious: the window
+# check stops a draft that goes along only after its first words are out ("Sure! Here is ..."), and a brief
+# decline gains nothing from streaming. The other strategies stream; what they miss is reported in the checks.
+WHOLE_REPLY_STRATEGIES = frozenset({"support", "refuse_with_help"})
 
 
 async def _close(source: AsyncIterator[Any]) -> None:
