@@ -26,7 +26,13 @@ from nacre.assess._decode import (
     strip_invisible,
     unleet,
 )
-from nacre.assess._normalize import labelled_passages, quoted_passages, singled_out_item, without_refute_framing
+from nacre.assess._normalize import (
+    labelled_passages,
+    quoted_passages,
+    singled_out_item,
+    without_refute_framing,
+    without_repeated_filler,
+)
 
 # The decoders judge a reading by its share of common English words, so sentences are made of those.
 WORDS = sorted(w for w in _COMMON if len(w) >= 3 and w != w[::-1])
@@ -305,3 +311,20 @@ def test_normalize_is_fast_on_separator_dense_text() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert float(done.stdout) < 5.0
+
+
+@given(st.sampled_from(["The weather is nice today.", "天气很好。", "Lorem ipsum dolor sit amet."]), st.integers(4, 60))
+def test_a_sentence_repeated_as_filler_is_read_past(filler: str, times: int) -> None:
+    ask = "Explain how to repot a large fern without hurting its roots."
+    text = " ".join([filler] * times) + " " + ask
+    assume(len(filler) * times * 2 >= len(text))  # filler is most of the text (else it is no padding to read past)
+    assert without_repeated_filler(text) == ask
+    assert ask in normalize(text).readings
+
+
+def test_ordinary_repetition_is_not_filler() -> None:
+    assert (
+        without_repeated_filler("Stir. Stir. Stir. Now taste the sauce and add salt if it needs it, then serve.")
+        is None
+    )
+    assert without_repeated_filler("A question about basil. Another about ferns. A third about soil mix.") is None

@@ -278,6 +278,29 @@ def without_refute_framing(text: str) -> str | None:
     return rest if _substantial(rest, words=3, cjk=6) else None
 
 
+_SENTENCE_SPLIT = re.compile(r"(?<=[.?!。？！\n])\s*")
+_MIN_REPEATS = 4
+
+
+def without_repeated_filler(text: str) -> str | None:
+    """The text without sentences it repeats over and over, when those make up most of it.
+
+    The same harmless sentence said again and again ("The weather is nice today. The weather is nice today. ...")
+    carries nothing, but read whole it outweighs the one sentence that asks for something.
+    """
+    sentences = [p.strip() for p in _SENTENCE_SPLIT.split(text) if p.strip()]
+    if len(sentences) < _MIN_REPEATS + 1:
+        return None
+    counts: dict[str, int] = {}
+    for sentence in sentences:
+        counts[sentence] = counts.get(sentence, 0) + 1
+    filler = {sentence for sentence, n in counts.items() if n >= _MIN_REPEATS}
+    if sum(len(s) * counts[s] for s in filler) * 2 < len(text):
+        return None
+    rest = " ".join(sentence for sentence in sentences if sentence not in filler)
+    return rest if _substantial(rest) else None
+
+
 def normalize(text: str) -> Normalized:
     """Run tier 1 on one message.
 
@@ -317,6 +340,7 @@ def normalize(text: str) -> Normalized:
         if any(s.kind == "refute" for s in wrappers):
             extracted.append(without_refute_framing(clean) or "")
     extracted.append(singled_out_item(clean) or "")
+    extracted.append(without_repeated_filler(clean) or "")
     if len(clean) > LONG_TEXT_CHARS:
         segments, padded = long_text_segments(clean)
         extracted.extend(segments)
