@@ -62,7 +62,9 @@ SCHEMA: tuple[str, ...] = (
 # keys off (SQLite cannot change a CHECK constraint in place: the table is rebuilt, and dropping the old one must
 # not cascade into its conversations).
 MIGRATIONS: Mapping[int, Sequence[str]] = {
-    # v2: runs can be 'interrupted' and record the process that runs them (host:pid).
+    # v2: runs can be 'interrupted' and record the process that runs them (host:pid). The table is spelled out
+    # again rather than taken from SCHEMA on purpose: a migration must keep building the v2 table when a later
+    # version changes SCHEMA.
     1: [
         """CREATE TABLE runs_v2 (
             id TEXT PRIMARY KEY,
