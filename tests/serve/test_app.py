@@ -641,3 +641,22 @@ def test_system_messages_are_the_operators_unless_assess_system_is_on(
         info = nacre_field(reply)
         assert info["guarded"] is True and info["strategy"] in ("refuse_with_help", "safe_alternative")
         assert info["risk"]["category"] == "cybercrime"
+
+
+def test_a_guarded_reply_to_a_structured_request_comes_as_a_refusal(client: openai.OpenAI) -> None:
+    from pydantic import BaseModel
+
+    class Plan(BaseModel):
+        steps: list[str]
+
+    # The SDK parses structured replies; a guarded one is prose, so it must arrive where the SDK expects a refusal.
+    completion = client.chat.completions.parse(model=MODEL, messages=user(MALICIOUS), response_format=Plan)
+    message = completion.choices[0].message
+    assert message.content is None and message.parsed is None and message.refusal
+    chunks = list(
+        client.chat.completions.create(
+            model=MODEL, messages=user(MALICIOUS), stream=True, response_format={"type": "json_object"}
+        )
+    )
+    refusal = "".join(getattr(c.choices[0].delta, "refusal", None) or "" for c in chunks if c.choices)
+    assert refusal.strip() and not any(c.choices[0].delta.content for c in chunks if c.choices)

@@ -306,6 +306,10 @@ class Proxy:
         )
         responder = self._responder(model)
         risk, decision = decided.assessment.conversation, decided.decision
+        # A guarded reply is prose; a client that asked for JSON gets it the way OpenAI sends a refusal under
+        # structured outputs (``refusal`` set, ``content`` null), which SDKs handle without a parse error.
+        response_format = parsed.body.get("response_format")
+        as_refusal = isinstance(response_format, dict) and response_format.get("type") in ("json_schema", "json_object")
         if ctx.stream:
             wants_usage = parsed.request.stream_options is not None and bool(
                 parsed.request.stream_options.include_usage
@@ -330,6 +334,7 @@ class Proxy:
                 usage=(lambda: model.usage) if wants_usage else None,
                 on_done=lambda o: self._streamed(ctx, o),
                 finish=lambda r: (model.finish_reason or "stop") if not r.fallback_used else "stop",
+                as_refusal=as_refusal,
             )
             return SSEResponse(events, headers=self._headers(ctx))
         result = await responder.respond(parsed.conversation, risk, decision, locale=locale)
@@ -345,6 +350,7 @@ class Proxy:
             usage=model.usage,
             # A generated reply keeps the upstream's reason (``length`` when max_tokens cut it); a composed one stops.
             finish_reason=(model.finish_reason or "stop") if not result.fallback_used else "stop",
+            as_refusal=as_refusal,
         )
         body.update(self._field(ctx, **reply_summary(result)) or {})
         headers = self._headers(ctx)

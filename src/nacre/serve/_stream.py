@@ -149,6 +149,7 @@ async def guarded(
     on_done: Callable[[StreamOutcome], None],
     pieces: AsyncIterator[str] | None = None,
     finish: Callable[[ResponseResult], str] | None = None,
+    as_refusal: bool = False,
 ) -> AsyncGenerator[bytes, None]:
     """Stream a guarded reply: the responder's checked pieces as OpenAI chunks.
 
@@ -167,6 +168,7 @@ async def guarded(
         pieces: The reply's chunks when the caller has already started reading them (it awaits the first one to
             answer an upstream that failed before any text existed with an HTTP error); default: ``reply`` itself.
         finish: The last chunk's ``finish_reason`` from the responder's result (default ``stop``).
+        as_refusal: Stream the text as ``refusal`` deltas (the request asked for a structured reply it cannot have).
 
     Yields:
         SSE events.
@@ -180,7 +182,8 @@ async def guarded(
         async for piece in reply if pieces is None else pieces:
             outcome.chunks += 1
             outcome.add(piece)
-            yield sse(chunk_body(request_id=request_id, model=model, created=created, delta={"content": piece}))
+            delta = {"refusal": piece} if as_refusal else {"content": piece}
+            yield sse(chunk_body(request_id=request_id, model=model, created=created, delta=delta))
         result = reply.result
         outcome.result = result
         reason = finish(result) if finish is not None else "stop"

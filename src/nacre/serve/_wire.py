@@ -43,7 +43,14 @@ def usage_body(usage: Usage) -> dict[str, int]:
 
 
 def completion_body(
-    *, request_id: str, model: str, created: int, text: str, usage: Usage | None = None, finish_reason: str = "stop"
+    *,
+    request_id: str,
+    model: str,
+    created: int,
+    text: str,
+    usage: Usage | None = None,
+    finish_reason: str = "stop",
+    as_refusal: bool = False,
 ) -> dict[str, Any]:
     """A ``chat.completion`` object with one assistant message.
 
@@ -54,10 +61,17 @@ def completion_body(
         text: The reply.
         usage: Token counts, if known.
         finish_reason: Why generation stopped.
+        as_refusal: Send the text as the message's ``refusal`` with ``content`` null, as OpenAI does when a reply
+            cannot take the structured form the request asked for.
 
     Returns:
         The JSON-ready object.
     """
+    message: dict[str, Any] = (
+        {"role": "assistant", "content": None, "refusal": text}
+        if as_refusal
+        else {"role": "assistant", "content": text}
+    )
     body: dict[str, Any] = {
         "id": f"chatcmpl-{request_id}",
         "object": "chat.completion",
@@ -66,7 +80,7 @@ def completion_body(
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": text},
+                "message": message,
                 "logprobs": None,
                 "finish_reason": finish_reason,
             }
