@@ -85,8 +85,11 @@ def bad_request(message: str, *, param: str | None = None, code: str | None = No
 
 
 def unprocessable(message: str, *, param: str | None = None) -> APIError:
-    """HTTP 422: well-formed JSON whose fields have the wrong types or values."""
-    return APIError(422, message, param=param, code="invalid_type")
+    """HTTP 400 with code ``invalid_type``: well-formed JSON whose fields have the wrong types or values.
+
+    400, not 422, because that is what OpenAI (and vLLM) answer, so clients catch it as a ``BadRequestError``.
+    """
+    return APIError(400, message, param=param, code="invalid_type")
 
 
 def too_large(limit: int) -> APIError:

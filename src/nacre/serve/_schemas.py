@@ -165,8 +165,8 @@ def parse_chat(raw: Any, *, max_messages: int) -> ParsedChat:
         The typed request, the body and the conversation.
 
     Raises:
-        APIError: 422 for wrong types or values, 400 for too many messages, ``n`` other than 1, or messages that
-            are not a valid conversation.
+        APIError: 400 for wrong types or values (code ``invalid_type``), too many messages, ``n`` other than 1,
+            or messages that are not a valid conversation.
     """
     body = _object(raw, max_messages)
     try:
@@ -189,7 +189,7 @@ def parse_assess(raw: Any, *, max_messages: int) -> ParsedAssess:
         The typed request and the conversation.
 
     Raises:
-        APIError: 422 for wrong types, values or unknown fields, 400 for too many messages or an invalid
+        APIError: 400 for wrong types, values or unknown fields (code ``invalid_type``), too many messages or an invalid
             conversation.
     """
     body = _object(raw, max_messages)
