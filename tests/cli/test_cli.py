@@ -29,6 +29,17 @@ def nacre(
     )
 
 
+def nacre_env(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the CLI with exactly this environment (plus a wide terminal)."""
+    return subprocess.run(
+        [sys.executable, "-m", "nacre", *args],
+        capture_output=True,
+        text=True,
+        env={**env, "COLUMNS": "200"},
+        timeout=120,
+    )
+
+
 def assert_one_line_error(result: subprocess.CompletedProcess[str], needle: str) -> None:
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -78,6 +89,18 @@ def test_models_lists_providers_with_status() -> None:
     assert set(rows) >= {"openai", "embedded", "mock"}
     assert rows["mock"]["ready"] is True
     assert rows["embedded"]["needs"]
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("NACRE_BASE_URL", "OPENAI_BASE_URL", "NACRE_API_KEY", "OPENAI_API_KEY")
+    }
+    bare = {r["provider"]: r for r in json.loads(nacre_env(clean, "models", "--json").stdout)}
+    assert bare["openai"]["ready"] is False and "--base-url" in bare["openai"]["status"]
+    keyed = {
+        r["provider"]: r
+        for r in json.loads(nacre_env({**clean, "NACRE_BASE_URL": "http://127.0.0.1:9/v1"}, "models", "--json").stdout)
+    }
+    assert keyed["openai"]["ready"] is True
     assert {"echo", "attacker", "leak-judge", "leaky-after-backtrack"} <= set(rows["mock"]["scripts"])
     table = nacre("models")
     assert "openai/gpt-4o-mini" in table.stdout

@@ -168,3 +168,11 @@ def test_a_batch_skips_a_line_the_model_rejects_and_goes_on(tmp_path: Path) -> N
     assert result.returncode == 0, result.stderr
     assert "line 2: skipped: the model rejected it" in result.stderr and "HTTP 400" in result.stderr
     assert [json.loads(line)["i"] for line in out.read_text().splitlines()] == [0, 2]
+
+
+def test_a_locale_with_no_listed_services_is_named_in_a_warning() -> None:
+    unknown = nacre("guard", "--no-generate", "--locale", "ZZ", "How do I repot a fern?")
+    assert unknown.returncode == 0 and "no crisis services are listed for --locale ZZ" in unknown.stderr
+    assert "GB" in unknown.stderr  # the listed regions are named
+    alias = nacre("guard", "--no-generate", "--locale", "uk", "How do I repot a fern?")
+    assert alias.returncode == 0 and "warning" not in alias.stderr  # "uk" is Great Britain

@@ -75,6 +75,7 @@ def chat(
     if guard:
         from nacre.guard import Guard, GuardConfig  # the assessor's dependencies load only when guarding
 
+        _common.warn_unknown_locale(locale)
         the_guard = Guard.default(chat_model, config=GuardConfig(locale=locale, generation=config))
 
     async def turn(conversation: Conversation) -> str:

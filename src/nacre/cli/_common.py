@@ -170,3 +170,23 @@ def batch_interrupted(*outputs: Path) -> typer.Exit:
         soft_wrap=True,
     )
     return typer.Exit(130)
+
+
+def warn_unknown_locale(locale: str | None) -> None:
+    """Say so on stderr when no crisis services are listed for ``locale`` (the international list is used)."""
+    if not locale:
+        return
+    from nacre.respond import load_crisis_directory
+    from nacre.respond._snippets import normalize_locale
+
+    directory = load_crisis_directory()
+    key = normalize_locale(locale)
+    if key not in directory.locales:
+        known = ", ".join(sorted(k for k in directory.locales if k != "default"))
+        Console(stderr=True).print(
+            f"warning: no crisis services are listed for --locale {locale}; the international list is used "
+            f"(listed: {known})",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )

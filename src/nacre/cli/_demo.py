@@ -43,6 +43,7 @@ def demo(
         model, base_url=base_url, timeout=timeout, max_retries=2, options=model_option, db=db, cache=not no_cache
     )
     console = Console(highlight=False)
+    _common.warn_unknown_locale(locale)
     config = GuardConfig(locale=locale, generation=GenerationConfig(max_tokens=max_tokens))
     records: list[tuple[dict[str, Any], GuardedResponse]] = []
     try:

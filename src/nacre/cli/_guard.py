@@ -70,6 +70,7 @@ def guard(
             db=db,
             cache=not no_cache,
         )
+    _common.warn_unknown_locale(locale)
     config = GuardConfig(locale=locale, generation=GenerationConfig(max_tokens=max_tokens))
     try:
         the_guard = Guard.default(chat_model, config=config)

@@ -45,6 +45,7 @@ def runs(
             "kind": r.kind,
             "status": r.status,
             "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at)),
+            "started_at": r.created_at,  # Unix time, for machines
             "items_done": counts.get(r.id, (0, 0))[0],
             "items_started": counts.get(r.id, (0, 0))[1],
             "target": _target(r.config),

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from nacre.cli import _common
 from nacre.errors import ConfigError, MissingExtraError
 from nacre.store import default_path
 
@@ -163,6 +164,7 @@ def serve(
         assess_system=assess_system,
     )
     _check_port(config.host, config.port)
+    _common.warn_unknown_locale(locale)
     import uvicorn
 
     console = Console(stderr=True, highlight=False)

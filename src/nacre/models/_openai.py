@@ -323,8 +323,12 @@ class OpenAIProvider:
 
     @classmethod
     def availability(cls) -> str | None:
-        """Always importable (a core dependency); reachability is checked on first use."""
-        return None
+        """Ready when a server or a key is set in the environment; reachability is checked on first use."""
+        server = os.environ.get("NACRE_BASE_URL") or os.environ.get("OPENAI_BASE_URL")
+        key = os.environ.get("NACRE_API_KEY") or os.environ.get("OPENAI_API_KEY")
+        if server or key:
+            return None
+        return "no server or key set: pass --base-url (or set NACRE_BASE_URL) for a local server, or set OPENAI_API_KEY"
 
     @classmethod
     def create(cls, model: str, settings: ModelSettings) -> ChatModel:
