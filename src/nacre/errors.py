@@ -53,6 +53,13 @@ class ModelRequestError(ModelError):
     """The model endpoint rejected a request, or kept failing after retries."""
 
 
+class ModelRejectedError(ModelRequestError):
+    """The model refused this one request (an HTTP 4xx other than 429, a prompt longer than its context).
+
+    Another request may well succeed, so batch jobs skip the item instead of stopping.
+    """
+
+
 class StructuredOutputError(ModelError):
     """The model's reply to a JSON-schema request was not valid JSON.
 

@@ -161,3 +161,34 @@ async def test_broken_environment_proxy_is_named_without_its_credentials(monkeyp
         await upstream.aclose()
     assert caught.value.kind == "unreachable"
     assert "HTTP_PROXY" in caught.value.message and "s3cret" not in caught.value.message
+
+
+async def test_a_server_that_rejects_stream_options_is_asked_again_without_them(
+    mock_upstream: tuple[MockUpstream, str],
+) -> None:
+    from nacre.conversation import Conversation
+    from nacre.serve._generator import UpstreamChatModel
+
+    class NoStreamOptions(HTTPUpstream):
+        """The real mock server behind a front that answers 400 to stream_options, as some servers do."""
+
+        def __init__(self, url: str, model: str) -> None:
+            super().__init__(url, model)
+            self.bodies: list[dict[str, object]] = []
+
+        async def open_stream(self, body):  # type: ignore[no-untyped-def]
+            self.bodies.append(dict(body))
+            if "stream_options" in body:
+                raise UpstreamError("status", "unknown field stream_options", status=400)
+            return await super().open_stream(body)
+
+    upstream = NoStreamOptions(mock_upstream[1], UPSTREAM_MODEL)
+    try:
+        model = UpstreamChatModel(upstream, BODY)
+        for _ in range(2):
+            chunks = [c async for c in model.stream(Conversation.from_text("Name a houseplant."))]
+            assert "".join(c.delta for c in chunks).startswith("Here is") and model.failure is None
+        # Asked once with them, then never again.
+        assert ["stream_options" in b for b in upstream.bodies] == [True, False, False]
+    finally:
+        await upstream.aclose()

@@ -18,7 +18,7 @@ from rich.text import Text
 from nacre.batch import ResumableWriter, count_lines, finished_message, input_fingerprint, read_jsonl
 from nacre.cli import _common
 from nacre.cli._assess import conversation_of, summary
-from nacre.errors import ModelError, ModelRequestError, NacreError
+from nacre.errors import ModelError, ModelRejectedError, NacreError
 from nacre.guard import Guard, GuardConfig, GuardedResponse
 from nacre.models import ChatModel, GenerationConfig
 from nacre.store import Store
@@ -251,6 +251,6 @@ async def _batch(
 
 
 def _rejects_this_line(model_error: str) -> bool:
-    # The model refused this one request (HTTP 4xx other than 429, or a prompt longer than its context): the next
-    # line may well work, so the line is skipped. An unreachable, failing or rate-limiting model stops the batch.
-    return model_error.startswith(f"{ModelRequestError.__name__}:") and "rate-limited" not in model_error
+    # The next line may well work, so the line is skipped; an unreachable, failing or rate-limiting model stops the
+    # batch. The responder keeps the error as "<type>: <message>".
+    return model_error.startswith(f"{ModelRejectedError.__name__}:")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from nacre.conversation import Conversation
-from nacre.errors import ConfigError, MissingExtraError, ModelRequestError, ModelUnavailableError
+from nacre.errors import ConfigError, MissingExtraError, ModelRejectedError, ModelUnavailableError
 from nacre.models._openai import check_json
 from nacre.models._registry import ModelSettings
 from nacre.models._types import Capabilities, ChatModel, Completion, GenerationConfig, StreamChunk, Usage
@@ -227,7 +227,7 @@ class EmbeddedChatModel:
             try:
                 result = runtime.llama.create_chat_completion(**self._kwargs(conversation, config))
             except ValueError as exc:
-                raise ModelRequestError(f"{self.model_id}: {exc} (n_ctx={self._n_ctx})") from None
+                raise ModelRejectedError(f"{self.model_id}: {exc} (n_ctx={self._n_ctx})") from None
         choice = result["choices"][0]
         usage = result.get("usage") or {}
         return Completion(
@@ -243,7 +243,7 @@ class EmbeddedChatModel:
 
         Raises:
             MissingExtraError: If llama-cpp-python or the model package is missing.
-            ModelRequestError: If the conversation does not fit the context window.
+            ModelRejectedError: If the conversation does not fit the context window.
             StructuredOutputError: If a JSON-schema request did not yield valid JSON (e.g. cut off by max_tokens).
         """
         config = config or GenerationConfig()
@@ -296,7 +296,7 @@ class EmbeddedChatModel:
                 kind, payload = await queue.get()
                 if kind == "error":
                     if isinstance(payload, ValueError):
-                        raise ModelRequestError(f"{self.model_id}: {payload} (n_ctx={self._n_ctx})")
+                        raise ModelRejectedError(f"{self.model_id}: {payload} (n_ctx={self._n_ctx})")
                     raise ModelUnavailableError(f"{self.model_id}: generation failed: {payload}")
                 if kind == "done":
                     total_tokens = int(payload)

@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, cast
 from urllib.parse import urlsplit
 
 from nacre.conversation import Conversation
-from nacre.errors import ConfigError, ModelRequestError, ModelUnavailableError, StructuredOutputError
+from nacre.errors import (
+    ConfigError,
+    ModelRejectedError,
+    ModelRequestError,
+    ModelUnavailableError,
+    StructuredOutputError,
+)
 from nacre.models._registry import ModelSettings
 from nacre.models._retry import RetryPolicy, parse_retry_after
 from nacre.models._types import Capabilities, ChatModel, Completion, GenerationConfig, StreamChunk, Usage
@@ -137,7 +143,7 @@ class OpenAIChatModel:
                 elif exc.status_code >= 500:
                     delay = self._failed(exc, counters)
                 else:
-                    raise ModelRequestError(
+                    raise ModelRejectedError(
                         f"{self.model_id}: request rejected (HTTP {exc.status_code}): {_short(exc.message)}"
                     ) from None
             except openai.APIConnectionError as exc:

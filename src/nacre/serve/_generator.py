@@ -57,6 +57,7 @@ class UpstreamChatModel:
         self.calls = 0
         self.failure: UpstreamError | None = None
         self.finish_reason: str | None = None
+        self._stream_usage = True
 
     @property
     def model_id(self) -> str:
@@ -78,9 +79,10 @@ class UpstreamChatModel:
         body["messages"] = conversation.to_openai()
         if stream:
             body["stream"] = True
-            # Without it an OpenAI-compatible server reports no token counts on a stream, and the guarded reply's
-            # usage would leave out every streamed call.
-            body["stream_options"] = {"include_usage": True}
+            if self._stream_usage:
+                # Without it an OpenAI-compatible server reports no token counts on a stream, and the guarded
+                # reply's usage would leave out every streamed call.
+                body["stream_options"] = {"include_usage": True}
         return body
 
     def _count(self, usage: Usage | None) -> None:
@@ -130,7 +132,13 @@ class UpstreamChatModel:
         usage: Usage | None = None
         finish: str | None = None
         try:
-            source = await self._upstream.open_stream(self._body(conversation, stream=True))
+            try:
+                source = await self._upstream.open_stream(self._body(conversation, stream=True))
+            except UpstreamError as exc:
+                if not (self._stream_usage and exc.kind == "status" and exc.status == 400):
+                    raise
+                self._stream_usage = False  # some servers reject stream_options: ask again without it
+                source = await self._upstream.open_stream(self._body(conversation, stream=True))
             try:
                 async for chunk in source:
                     usage = usage_of(chunk) or usage
