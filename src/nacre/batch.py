@@ -25,6 +25,10 @@ except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
 
+# The working files beside an output: results so far, how far the input is done, the lock of the run writing it.
+PARTIAL, PROGRESS, LOCK = ".partial", ".progress", ".lock"
+
+
 @dataclass(frozen=True, slots=True)
 class Record:
     """One input line.
@@ -97,7 +101,7 @@ def check_paths(input: Path, output: Path) -> None:
         )
     if str(output) == "-":
         raise ConfigError("--output needs a file name (results are written to a file, not to standard output)")
-    own = {output.with_name(output.name + suffix) for suffix in (".partial", ".progress", ".lock")}
+    own = {output.with_name(output.name + suffix) for suffix in (PARTIAL, PROGRESS, LOCK)}
     if input.exists() and any(p.exists() and os.path.samefile(input, p) for p in own):
         raise ConfigError(f"--input {input} is a working file of --output {output}; give the original input")
     if output.is_dir():
@@ -144,12 +148,12 @@ class ResumableWriter:
 
     def __init__(self, output: Path, *, resume: bool = True, fingerprint: Mapping[str, Any] | None = None) -> None:
         self.output = output
-        self.partial = output.with_name(output.name + ".partial")
-        self.progress_path = output.with_name(output.name + ".progress")
+        self.partial = output.with_name(output.name + PARTIAL)
+        self.progress_path = output.with_name(output.name + PROGRESS)
         self.fingerprint = canonical_json(dict(fingerprint or {}))
         self.lines_done = 0
         self.written = 0
-        self.lock_path = output.with_name(output.name + ".lock")
+        self.lock_path = output.with_name(output.name + LOCK)
         self._lock = self._acquire_lock()
         try:
             self._open(resume)
@@ -261,7 +265,7 @@ class ResumableWriter:
         self.close()
 
 
-def finished_message(written: int, output: Path, bad: int, *, noun: str = "results") -> str:
+def finished_message(written: int, output: Path, bad: int) -> str:
     """The closing line of a batch run (plain text: print it without markup).
 
     Raises:
@@ -273,4 +277,4 @@ def finished_message(written: int, output: Path, bad: int, *, noun: str = "resul
             f"none of the input's lines could be used ({bad} bad line{'' if bad == 1 else 's'}, reported above), "
             f"so {output} is empty"
         )
-    return f"wrote {written} {noun if written != 1 else noun.rstrip('s')} to {output}{skipped}"
+    return f"wrote {written} result{'' if written == 1 else 's'} to {output}{skipped}"

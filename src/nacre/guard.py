@@ -240,12 +240,7 @@ class Guard:
             logger.exception("guard: assessing or deciding failed; replying with a safe fallback")
             return self._failed(conversation, f"decide: {type(exc).__name__}: {exc}", locale)
         if self.responder is None:
-            return GuardedResponse(
-                text="",
-                assessment=decided.assessment,
-                decision=decided.decision,
-                timings_ms=decided.timings_ms,
-            )
+            return _decision_only(decided)
         start = time.perf_counter()
         try:
             result = await self.responder.respond(
@@ -281,11 +276,7 @@ class Guard:
             done(failed)
             return
         if self.responder is None:
-            done(
-                GuardedResponse(
-                    text="", assessment=decided.assessment, decision=decided.decision, timings_ms=decided.timings_ms
-                )
-            )
+            done(_decision_only(decided))
             return
         start = time.perf_counter()
         stream = self.responder.stream(conversation, decided.assessment.conversation, decided.decision, locale=locale)
@@ -324,6 +315,13 @@ class Guard:
             errors=(error,),
             timings_ms=dict(decided.timings_ms) if decided is not None else {},
         )
+
+
+def _decision_only(decided: GuardDecision) -> GuardedResponse:
+    """The answer of a guard without a generator: the assessment and the decision, no text."""
+    return GuardedResponse(
+        text="", assessment=decided.assessment, decision=decided.decision, timings_ms=decided.timings_ms
+    )
 
 
 def _guarded(decided: GuardDecision, result: ResponseResult, start: float) -> GuardedResponse:

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from nacre._jsonfile import read_json_file
-from nacre.batch import check_paths
+from nacre.batch import PARTIAL, check_paths
 from nacre.conversation import Conversation
 from nacre.errors import ConfigError
 from nacre.models import CachedChatModel, ChatModel, ModelSettings, get_model
@@ -162,7 +162,7 @@ def existing_store(db: Path | None) -> Store:
 
 def batch_interrupted(*outputs: Path) -> typer.Exit:
     """Tell the user a stopped batch keeps its work (print it, then raise the returned exit: status 130)."""
-    kept = ", ".join(f"{output}.partial" for output in outputs)
+    kept = ", ".join(f"{output}{PARTIAL}" for output in outputs)
     Console(stderr=True).print(
         f"\ninterrupted: the finished lines are kept in {kept}; rerun the same command to resume",
         markup=False,
@@ -176,8 +176,7 @@ def warn_unknown_locale(locale: str | None) -> None:
     """Say so on stderr when no crisis services are listed for ``locale`` (the international list is used)."""
     if not locale:
         return
-    from nacre.respond import load_crisis_directory
-    from nacre.respond._snippets import normalize_locale
+    from nacre.respond import load_crisis_directory, normalize_locale
 
     directory = load_crisis_directory()
     key = normalize_locale(locale)

@@ -141,13 +141,13 @@ async def guarded(
     reply: ResponseStream,
     outcome: StreamOutcome,
     *,
+    pieces: AsyncIterator[str],
     request_id: str,
     model: str,
     first_extra: Mapping[str, Any] | None,
     final_extra: Callable[[ResponseResult], Mapping[str, Any]] | None,
     usage: Callable[[], Usage] | None,
     on_done: Callable[[StreamOutcome], None],
-    pieces: AsyncIterator[str] | None = None,
     finish: Callable[[ResponseResult], str] | None = None,
     as_refusal: bool = False,
 ) -> AsyncGenerator[bytes, None]:
@@ -157,16 +157,16 @@ async def guarded(
     still end the stream with a clean error event.
 
     Args:
-        reply: The responder's stream.
+        reply: The responder's stream (its result and its closing; the text comes from ``pieces``).
         outcome: Filled in as the stream runs.
+        pieces: The reply's chunks: the caller awaits the first one before anything is sent, so that an upstream
+            that failed before any text existed is answered with its HTTP error.
         request_id: The request id.
         model: The model name to report.
         first_extra: Fields added to the first chunk (the ``nacre`` field), or ``None``.
         final_extra: Fields for the last chunk, from the responder's result, or ``None``.
         usage: Token counts for a final usage chunk (when the client asked for one), or ``None``.
         on_done: Called once at the end, whatever happened.
-        pieces: The reply's chunks when the caller has already started reading them (it awaits the first one to
-            answer an upstream that failed before any text existed with an HTTP error); default: ``reply`` itself.
         finish: The last chunk's ``finish_reason`` from the responder's result (default ``stop``).
         as_refusal: Stream the text as ``refusal`` deltas (the request asked for a structured reply it cannot have).
 
@@ -179,7 +179,7 @@ async def guarded(
         first.update(first_extra)
     try:
         yield sse(first)
-        async for piece in reply if pieces is None else pieces:
+        async for piece in pieces:
             outcome.chunks += 1
             outcome.add(piece)
             delta = {"refusal": piece} if as_refusal else {"content": piece}
