@@ -373,3 +373,22 @@ def test_the_greeting_rule_never_makes_a_more_malicious_belief_less_cautious(
     before = decide(_greeting(base, harm=harm), POLICY).strategy
     after = decide(_greeting(more, harm=harm), POLICY).strategy
     assert CAUTION[after] >= CAUTION[before], (before, after)
+
+
+@pytest.mark.parametrize(
+    "s",
+    [
+        # One tier lower this belief gets safe_alternative; at severity 1 comply_with_care scores a little higher,
+        # and the severity floor keeps safe_alternative.
+        GameState({"benign": 0.47, "malicious": 0.53}, 1, 0.0, "harassment", "harassment"),
+        _greeting({"benign": 1 / 3, "vulnerable": 1 / 3, "malicious": 1 / 3}),
+    ],
+    ids=["severity-floor", "greeting"],
+)
+def test_the_trace_says_when_a_rule_overrides_the_best_expected_utility(s: GameState) -> None:
+    d = decide(s, POLICY)
+    best = max(d.expected_utility, key=lambda x: d.expected_utility[x])
+    assert d.expected_utility[d.strategy] < d.expected_utility[best]  # the rule did override the utilities
+    reason = next(line for line in d.trace if line.startswith("chose "))
+    assert "tied" not in reason, reason
+    assert f"{best} would win" in reason, reason

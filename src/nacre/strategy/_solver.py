@@ -247,6 +247,7 @@ def decide(state: GameState, policy: Policy, *, horizon: int = 2) -> Decision:
         reactions=reactions,
         plan=steps,
         unconstrained=(STRATEGIES[unconstrained], free_eu[unconstrained]) if unconstrained != chosen else None,
+        by_utility=_choose(eu, allowed),
     )
     if core.floored:
         trace = (
@@ -297,6 +298,7 @@ def _trace(
     reactions: dict[UserType, dict[Reaction, float]],
     plan: list[tuple[Reaction, int, tuple[float, float, float]]],
     unconstrained: tuple[Strategy, float] | None,
+    by_utility: int,
 ) -> tuple[str, ...]:
     lines = [
         f"state: category={state.category} (top level {state.top_level}, {domain_id} tables) "
@@ -313,6 +315,14 @@ def _trace(
     others = [i for i in allowed if i != chosen]
     if not others:
         lines.append(f"chose {strategy}: the only strategy the constraints leave")
+    elif by_utility != chosen:
+        # The severity floor or the greeting rule overrode the best expected utility: saying "tied" or giving a
+        # margin here would misstate the numbers above.
+        best = STRATEGIES[by_utility]
+        lines.append(
+            f"chose {strategy} by the rule below: by expected utility alone {best} would win "
+            f"({utilities[best] - utilities[strategy]:+.4f})"
+        )
     else:
         runner = max(others, key=lambda i: (utilities[STRATEGIES[i]], CAUTION[STRATEGIES[i]], i))
         margin = utilities[strategy] - utilities[STRATEGIES[runner]]
