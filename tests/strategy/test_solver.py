@@ -318,3 +318,11 @@ def test_numpy_inputs_give_plain_json_values() -> None:
     json.dumps(d.to_dict())
     with pytest.raises(ValueError, match="severity"):
         GameState({"benign": 1.0}, 2.0, 0.1, "x", "x")  # type: ignore[arg-type]
+
+
+def test_a_belief_whose_sum_overflows_is_still_normalised() -> None:
+    policy = build_policy(tiny())
+    huge = GameState({"benign": 1e308, "vulnerable": 1e308, "malicious": 1e308}, 2, 0.5, "x", "x")
+    d = decide(huge, policy)
+    assert sum(d.belief.values()) == pytest.approx(1.0)
+    assert d.expected_utility == decide(_state(1 / 3, 1 / 3, 1 / 3), policy).expected_utility

@@ -78,6 +78,11 @@ class GameState:
         """The belief as probabilities in ``USER_TYPES`` order, summing to 1."""
         raw = [float(self.belief.get(t, 0.0)) for t in USER_TYPES]
         total = sum(raw)
+        if not math.isfinite(total):
+            # Every value is finite but their sum overflows: dividing by it would give a belief of all zeros.
+            top = max(raw)
+            raw = [p / top for p in raw]
+            total = sum(raw)
         return (raw[0] / total, raw[1] / total, raw[2] / total)
 
 
