@@ -392,3 +392,14 @@ def test_the_trace_says_when_a_rule_overrides_the_best_expected_utility(s: GameS
     reason = next(line for line in d.trace if line.startswith("chose "))
     assert "tied" not in reason, reason
     assert f"{best} would win" in reason, reason
+
+
+@given(harm=st.floats(0.0, 0.0699), belief=beliefs())
+def test_severe_child_sexual_exploitation_is_never_answered_whatever_the_harm_score(
+    harm: float, belief: tuple[float, float, float]
+) -> None:
+    # The harm-probability bound spares protective questions (rated severity 0-1); a severity-3 request that the
+    # harm score misses still gets no answer and no specifics.
+    d = decide(state(belief, 3, harm, ("child_sexual_exploitation",) * 2), POLICY)
+    assert d.strategy in DECLINES and d.no_specifics, "\n".join(d.trace)
+    assert "no_specifics:child_sexual_exploitation:severe" in d.constraints
