@@ -165,6 +165,18 @@ def test_bad_policy_names_the_field(mutate: Callable[[dict[str, Any]], None], me
         build_policy(data, source="test.json")
 
 
+def test_a_repeated_key_in_a_policy_file_is_an_error(tmp_path: Path) -> None:
+    # Severity rows "*" and "3" where "3" was written twice: a plain JSON parser keeps the second "3" silently.
+    text = json.dumps(tiny())
+    row = '"*": {"continue": 1.0, "rephrase": 0.0, "escalate": 0.0, "leave_unsafe": 0.0, "misuse": 0.0}'
+    assert row in text
+    twice = '"3": {"continue": 0.5, "rephrase": 0.0, "escalate": 0.0, "leave_unsafe": 0.0, "misuse": 0.5}'
+    path = tmp_path / "repeated.json"
+    path.write_text(text.replace(row, f"{row}, {twice}, {twice}", 1), encoding="utf-8")
+    with pytest.raises(ConfigError, match="duplicate key '3'"):
+        load_policy(path)
+
+
 def test_rows_within_tolerance_are_accepted() -> None:
     data = tiny()
     data["reactions"]["benign"]["comply"]["*"]["rephrase"] = 5e-7

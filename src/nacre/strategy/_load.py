@@ -298,9 +298,13 @@ def load_policy(path: str | Path | None = None, *, taxonomy: Taxonomy | None = N
         The validated policy.
 
     Raises:
-        ConfigError: If the file cannot be read or is invalid (the message names the bad field).
+        ConfigError: If the file cannot be read, repeats a key within an object, or is invalid (the message names
+            the bad field).
     """
     if path is None:
         resource = resources.files("nacre.data").joinpath("strategy/policy.json")
-        return build_policy(read_json_file(resource, "strategy policy"), taxonomy=taxonomy, source="policy.json")
-    return build_policy(read_json_file(Path(path), "strategy policy"), taxonomy=taxonomy, source=str(path))
+        data = read_json_file(resource, "strategy policy", unique_keys=True)
+        return build_policy(data, taxonomy=taxonomy, source="policy.json")
+    # A repeated key (say a severity row given twice) would otherwise drop one of the rows without a word.
+    data = read_json_file(Path(path), "strategy policy", unique_keys=True)
+    return build_policy(data, taxonomy=taxonomy, source=str(path))
