@@ -186,9 +186,18 @@ class Guard:
     # Deciding -------------------------------------------------------------------------------------------------
 
     def decide_assessed(self, assessment: ConversationAssessment) -> Decision:
-        """Choose the strategy for an assessed conversation (pure; no I/O)."""
+        """Choose the strategy for an assessed conversation (pure; no I/O).
+
+        Raises:
+            ValueError: If the assessment is malformed: a category the taxonomy lacks, a belief, severity or harm
+                probability out of range. :meth:`respond` and :meth:`stream` turn this into their safe fallback.
+        """
         risk = assessment.conversation
-        category = risk.category if risk.category in self.taxonomy else NONE
+        category = risk.category
+        if category != NONE and category not in self.taxonomy:
+            # Read as "no hazard", an unknown id would drop its category's hard constraints (no specifics on CBRN
+            # or child exploitation) and domain tables without a word: a mismatched assessor fails closed instead.
+            raise ValueError(f"the assessment names category {category!r}, which the taxonomy does not have")
         state = GameState(
             belief=dict(risk.user_type),
             severity=risk.severity,
