@@ -14,6 +14,7 @@ It fails closed: if any stage breaks, the user still gets a safe, kind reply and
 from __future__ import annotations
 
 import logging
+import operator
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from typing import Any
 
 from nacre.assess import CONTENT_FREE, Assessor, ConversationAssessment, Embedder, detect_lang
 from nacre.conversation import Conversation
+from nacre.errors import ConfigError
 from nacre.models import ChatModel, GenerationConfig
 from nacre.respond import ContractReport, Responder, ResponseResult, SafetyChain, compose_fallback
 from nacre.strategy import Decision, GameState, Policy, decide, load_policy
@@ -57,6 +59,15 @@ class GuardConfig:
     horizon: int = 2
     max_repairs: int = 2
     generation: GenerationConfig = field(default_factory=lambda: GenerationConfig(max_tokens=400))
+
+    def __post_init__(self) -> None:
+        # Checked here, not at the first request: a bad horizon would make every reply the fallback.
+        try:
+            rounds = operator.index(self.horizon)
+        except TypeError:
+            rounds = 0
+        if isinstance(self.horizon, bool) or rounds < 1:
+            raise ConfigError(f"horizon must be an integer of at least 1, got {self.horizon!r}")
 
 
 @dataclass(frozen=True, slots=True)

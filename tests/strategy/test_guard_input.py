@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import cast
+from typing import Any, cast
 
 import pytest
 
 from nacre.assess import Assessor, ConversationAssessment, RiskAssessment
 from nacre.conversation import Conversation
-from nacre.guard import Guard
+from nacre.errors import ConfigError
+from nacre.guard import Guard, GuardConfig
 from nacre.strategy import load_policy
 from nacre.taxonomy import NONE, Taxonomy, load_taxonomy
 
@@ -60,3 +61,10 @@ async def test_an_unknown_category_fails_closed_instead_of_reading_as_no_hazard(
     result = await guard.respond(Conversation.from_text("a question"))
     assert result.fallback and result.decision is None
     assert "cbrn_weapon" in result.errors[0]
+
+
+@pytest.mark.parametrize("horizon", [0, 1.5, True])
+def test_a_bad_look_ahead_horizon_is_refused_when_the_guard_is_configured(horizon: Any) -> None:
+    # It used to be accepted here and to fail in the solver on every request, so every reply was the fallback.
+    with pytest.raises(ConfigError, match="horizon"):
+        GuardConfig(horizon=horizon)

@@ -277,6 +277,13 @@ def test_horizon_must_be_positive() -> None:
         decide(_state(1, 0, 0), build_policy(tiny()), horizon=0)
 
 
+@pytest.mark.parametrize("horizon", [2.5, True, "2"])
+def test_horizon_must_be_a_whole_number_of_rounds(horizon: Any) -> None:
+    # 2.5 used to be played as 3 rounds and True as 1.
+    with pytest.raises(ValueError, match="horizon must be an integer"):
+        decide(_state(1, 0, 0), build_policy(tiny()), horizon=horizon)
+
+
 def test_trace_reads_inputs_utilities_reason_and_constraints() -> None:
     rule = {"id": "r1", "description": "d", "forbid": ["comply"]}
     d = decide(_state(0.5, 0.25, 0.25), build_policy(tiny(constraints=[rule])), horizon=2)

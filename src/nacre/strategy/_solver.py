@@ -9,6 +9,7 @@ round; later rounds are discounted. Hard constraints remove strategies in every 
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -211,10 +212,16 @@ def decide(state: GameState, policy: Policy, *, horizon: int = 2) -> Decision:
         strategy's anticipated reactions, the constraints that bound the choice and a readable trace.
 
     Raises:
-        ValueError: If ``horizon`` is below 1.
+        ValueError: If ``horizon`` is not an integer of at least 1.
     """
-    if horizon < 1:
-        raise ValueError(f"horizon must be at least 1, got {horizon}")
+    try:
+        # A fractional horizon would silently look one round further than asked (2.5 played as 3).
+        rounds = operator.index(horizon)
+    except TypeError:
+        rounds = 0
+    if isinstance(horizon, bool) or rounds < 1:
+        raise ValueError(f"horizon must be an integer of at least 1, got {horizon!r}")
+    horizon = rounds
     core = _core(state, policy, horizon)
     b, g, game, eu, per_type, plan = core.b, core.g, core.game, core.eu, core.per_type, core.plan
     allowed, chosen, domain_id, active = core.allowed, core.chosen, core.domain_id, core.active
