@@ -403,3 +403,11 @@ def test_severe_child_sexual_exploitation_is_never_answered_whatever_the_harm_sc
     d = decide(state(belief, 3, harm, ("child_sexual_exploitation",) * 2), POLICY)
     assert d.strategy in DECLINES and d.no_specifics, "\n".join(d.trace)
     assert "no_specifics:child_sexual_exploitation:severe" in d.constraints
+
+
+@pytest.mark.parametrize("harm", [-1e-10, 0.0])
+def test_rounding_noise_below_zero_harm_keeps_the_hard_constraints(harm: float) -> None:
+    # A harm probability a hair below 0 is accepted as 0; the CBRN constraint, which holds from 0, was skipped for it.
+    d = decide(state((1.0, 0.0, 0.0), 2, harm, ("cbrn_weapons", "cbrne")), POLICY)
+    assert "no_specifics:cbrne" in d.constraints and d.no_specifics
+    assert d.strategy in DECLINES

@@ -39,7 +39,8 @@ class GameState:
         belief: Probability of each user type (``benign``, ``vulnerable``, ``malicious``); normalised by the
             solver, missing types count as 0.
         severity: 0-3, the severity tier of the request.
-        harm_probability: The assessor's probability that the request seeks or would enable harm.
+        harm_probability: The assessor's probability that the request seeks or would enable harm (rounding noise
+            up to 1e-9 outside [0, 1] is clamped into it).
         category: The hazard category id (``none`` if no hazard).
         top_level: The top-level hazard the category belongs to (equal to ``category`` for a top-level one).
         content_free: Whether the turn is only a greeting, thanks or acknowledgement (tier 1's ``content_free``):
@@ -67,6 +68,9 @@ class GameState:
             raise ValueError(f"severity must be an integer 0-3, got {self.severity!r}")
         if not math.isfinite(self.harm_probability) or not -1e-9 <= self.harm_probability <= 1 + 1e-9:
             raise ValueError(f"harm_probability must be in [0, 1], got {self.harm_probability!r}")
+        # Rounding noise just outside [0, 1] is accepted, and clamped so that every rule sees the same value: a
+        # constraint that holds "from 0" must not be skipped for -1e-10.
+        object.__setattr__(self, "harm_probability", min(1.0, max(0.0, float(self.harm_probability))))
         unknown = set(self.belief) - set(USER_TYPES)
         if unknown:
             raise ValueError(f"belief has unknown user types {sorted(unknown)}; expected {list(USER_TYPES)}")
