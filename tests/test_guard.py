@@ -121,3 +121,24 @@ async def test_thanks_after_a_distressed_message_still_gets_support(assessor: As
     )
     result = await make_guard(assessor, None).respond(conversation)
     assert result.decision is not None and result.decision.strategy == "support"
+
+
+async def test_a_stream_that_fails_after_sending_text_reports_what_the_client_received(
+    assessor: Assessor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    long_reply = " ".join([HELPFUL] * 4)
+    guard = make_guard(assessor, MockChatModel("fake-helpful", replies=[long_reply]))
+    assert guard.responder is not None
+
+    def broken_check(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("contract data corrupted")
+
+    # The whole-reply check runs after most of the draft has gone out.
+    monkeypatch.setattr(guard.responder.checker, "check", broken_check)
+    stream = guard.stream(Conversation.from_text("How do I kill a Python process?"))
+    chunks = [c async for c in stream]
+    received = "".join(chunks)
+    response = stream.response
+    assert received.startswith(HELPFUL[:40]) and response.fallback
+    assert response.text == received
+    assert response.errors and "RuntimeError: contract data corrupted" in response.errors[0]

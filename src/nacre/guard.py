@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from nacre.assess import CONTENT_FREE, Assessor, ConversationAssessment, Embedder, detect_lang
@@ -280,17 +280,19 @@ class Guard:
             return
         start = time.perf_counter()
         stream = self.responder.stream(conversation, decided.assessment.conversation, decided.decision, locale=locale)
-        sent = False
+        sent: list[str] = []
         try:
             async for chunk in stream:
-                sent = True
+                sent.append(chunk)
                 yield chunk
             result = stream.result
         except Exception as exc:  # fail closed
             logger.exception("guard: streaming failed; replying with a safe fallback")
-            failed = self._failed(conversation, f"stream: {exc}", locale, decided=decided)
-            yield ("\n\n" if sent else "") + failed.text
-            done(failed)
+            failed = self._failed(conversation, f"stream: {type(exc).__name__}: {exc}", locale, decided=decided)
+            piece = ("\n\n" if sent else "") + failed.text
+            yield piece
+            # The response records what the client received: the chunks already out, then the fallback.
+            done(replace(failed, text="".join(sent) + piece))
             return
         done(_guarded(decided, result, start))
 
