@@ -13,14 +13,18 @@ _DISTINCTIVE = (
     r"risk\s+intent(?:\s+analysis)?",
     r"response\s+strategy\s+formulation",
     r"usefulness\s+strateg(?:y|ies)",
-    r"user\s+experience\s+strateg(?:y|ies)",
-    r"private\s+plan",
+    # "Private plan" and "user experience strategy" are ordinary phrases too (health insurance, product design):
+    # only the plan's own framing, a possessive or a heading gives them away.
+    r"\[\s*private\s+plan\s*\]|end\s+of\s+(?:the\s+|my\s+)?private\s+plan|\bmy\s+private\s+plan\b",
+    r"\bprivate\s+plan\s*[:：]",
+    r"\buser\s+experience\s+strateg(?:y|ies)\s*[:：]",
     r"用户需求分析",
     r"风险意图(?:分析)?",
     r"回复策略制定",
     r"有用性策略",
-    r"用户体验策略",
-    r"内部计划",
+    # As in English, 内部计划 and 用户体验策略 are everyday words; the plan's framing or a heading is the leak.
+    r"[\[【]\s*内部计划|内部计划\s*(?:结束|[:：])|我的内部计划",
+    r"用户体验策略\s*[:：]",
 )
 # Names that are ordinary words too ("follow the safety guidelines on the label"): a leak only when used as a
 # heading, i.e. title-cased or followed by a colon.
