@@ -85,17 +85,21 @@ def longest_shared_run(reply_tokens: Sequence[str], phrase_tokens: Sequence[str]
     return best
 
 
-def chain_leaks(reply: str, chain: SafetyChain, *, min_words: int = DEFAULT_MIN_WORDS) -> list[str]:
+def chain_leaks(
+    reply: str, chain: SafetyChain, *, min_words: int = DEFAULT_MIN_WORDS, prompt_text: Sequence[str] = ()
+) -> list[str]:
     """Find the ways a reply reveals its reasoning chain.
 
     Looks for the chain's node names (English and Chinese), strategy identifiers such as ``refuse_with_help``, and
     verbatim copying of chain text: a run of at least ``min_words`` words (or twice as many Chinese characters)
-    shared with a guideline, a strategy phrase, the needs or the risk intent.
+    shared with a guideline, a strategy phrase, the needs, the risk intent or ``prompt_text``.
 
     Args:
         reply: The generated reply.
         chain: The chain that steered it.
         min_words: Shortest shared run that counts as copying.
+        prompt_text: Other sentences of the prompt the chain was rendered into (its approach and rules), checked
+            for copying like the chain's own text.
 
     Returns:
         One readable line per leak; empty if none.
@@ -114,6 +118,7 @@ def chain_leaks(reply: str, chain: SafetyChain, *, min_words: int = DEFAULT_MIN_
         *chain.guidelines,
         *chain.safety_strategies,
         *chain.usefulness_strategies,
+        *prompt_text,
     )
     for source in dict.fromkeys(s for s in sources if s):
         phrase = _tokens(source)
