@@ -68,7 +68,7 @@ async def test_assessor_failure_yields_a_safe_reply_not_an_exception(assessor: A
     fake = MockChatModel("fake-helpful", replies=[HELPFUL])
     guard = Guard(assessor=BrokenAssessor(assessor), policy=load_policy(), model=fake)
     result = await guard.respond(Conversation.from_text("How do I kill a Python process?"))
-    assert result.text == LAST_RESORT["en"]
+    assert result.text.startswith(LAST_RESORT["en"])
     assert result.fallback and result.errors and "embedding engine crashed" in result.errors[0]
     assert fake.calls == []  # nothing unassessed reaches the model
 
@@ -121,3 +121,60 @@ async def test_thanks_after_a_distressed_message_still_gets_support(assessor: As
     )
     result = await make_guard(assessor, None).respond(conversation)
     assert result.decision is not None and result.decision.strategy == "support"
+
+
+async def test_a_stream_that_fails_after_sending_text_reports_what_the_client_received(
+    assessor: Assessor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    long_reply = " ".join([HELPFUL] * 4)
+    guard = make_guard(assessor, MockChatModel("fake-helpful", replies=[long_reply]))
+    assert guard.responder is not None
+
+    def broken_check(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("contract data corrupted")
+
+    # The whole-reply check runs after most of the draft has gone out.
+    monkeypatch.setattr(guard.responder.checker, "check", broken_check)
+    stream = guard.stream(Conversation.from_text("How do I kill a Python process?"))
+    chunks = [c async for c in stream]
+    received = "".join(chunks)
+    response = stream.response
+    assert received.startswith(HELPFUL[:40]) and response.fallback
+    assert response.text == received
+    assert response.errors and "RuntimeError: contract data corrupted" in response.errors[0]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_unassessed_distressed_message_still_gets_the_locales_crisis_contacts(
+    assessor: Assessor, stream: bool
+) -> None:
+    fake = MockChatModel("fake-helpful", replies=[HELPFUL])
+    guard = Guard(assessor=BrokenAssessor(assessor), policy=load_policy(), model=fake, config=GuardConfig(locale="GB"))
+    conversation = Conversation.from_text("i don't see the point anymore. everyone would be better off without me")
+    if stream:
+        guarded = guard.stream(conversation)
+        received = "".join([c async for c in guarded])
+        result = guarded.response
+        assert result.text == received
+    else:
+        result = await guard.respond(conversation)
+    assert result.fallback and result.decision is None and fake.calls == []
+    gb = load_crisis_directory().resolve("GB", "en")
+    assert all(r.contact in result.text for r in gb.resources), result.text
+
+
+async def test_the_reply_of_last_resort_in_chinese_names_the_chinese_services(assessor: Assessor) -> None:
+    guard = Guard(assessor=BrokenAssessor(assessor), policy=load_policy(), model=MockChatModel("fake", replies=["x"]))
+    result = await guard.respond(Conversation.from_text("我真的撑不下去了，觉得活着没有意义"))
+    assert result.text.startswith(LAST_RESORT["zh"])
+    assert all(r.contact in result.text for r in load_crisis_directory().resolve(None, "zh").resources)
+
+
+def test_the_reply_of_last_resort_survives_a_broken_directory(monkeypatch: pytest.MonkeyPatch) -> None:
+    import nacre.guard
+
+    def broken() -> None:
+        raise RuntimeError("crisis data unreadable")
+
+    monkeypatch.setattr(nacre.guard, "load_crisis_directory", broken)
+    assert nacre.guard.last_resort_reply("en", locale="US") == LAST_RESORT["en"]

@@ -17,20 +17,30 @@ import logging
 import operator
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from nacre.assess import CONTENT_FREE, Assessor, ConversationAssessment, Embedder, detect_lang
 from nacre.conversation import Conversation
 from nacre.errors import ConfigError
 from nacre.models import ChatModel, GenerationConfig
-from nacre.respond import ContractReport, Responder, ResponseResult, SafetyChain, compose_fallback
+from nacre.respond import (
+    ContractReport,
+    CrisisDirectory,
+    Responder,
+    ResponseResult,
+    SafetyChain,
+    compose_fallback,
+    format_resources,
+    load_crisis_directory,
+)
 from nacre.strategy import Decision, GameState, Policy, decide, load_policy
 from nacre.taxonomy import NONE, Taxonomy
 
 logger = logging.getLogger(__name__)
 
-# The reply when the guard cannot tell what the message needs (assessment failed) or cannot load its snippets.
+# The reply when the guard cannot tell what the message needs (assessment failed) or cannot load its snippets; the
+# locale's crisis services follow it when they can be loaded.
 LAST_RESORT = {
     "en": (
         "I'm sorry, something went wrong on my side and I can't give you a proper answer right now. "
@@ -41,6 +51,10 @@ LAST_RESORT = {
         "抱歉，我这边出了点问题，暂时没法好好回答你。如果你正在经历困难，请联系你信任的人或当地的紧急求助电话，"
         "你不必一个人扛着。如果不是，请稍后再试一次。"
     ),
+}
+_CONTACTS_INTRO = {
+    "en": "If you need to talk to someone now, these services can help:",
+    "zh": "如果你现在需要找人聊聊，可以联系这些求助渠道：",
 }
 
 
@@ -300,17 +314,19 @@ class Guard:
             return
         start = time.perf_counter()
         stream = self.responder.stream(conversation, decided.assessment.conversation, decided.decision, locale=locale)
-        sent = False
+        sent: list[str] = []
         try:
             async for chunk in stream:
-                sent = True
+                sent.append(chunk)
                 yield chunk
             result = stream.result
         except Exception as exc:  # fail closed
             logger.exception("guard: streaming failed; replying with a safe fallback")
-            failed = self._failed(conversation, f"stream: {exc}", locale, decided=decided)
-            yield ("\n\n" if sent else "") + failed.text
-            done(failed)
+            failed = self._failed(conversation, f"stream: {type(exc).__name__}: {exc}", locale, decided=decided)
+            piece = ("\n\n" if sent else "") + failed.text
+            yield piece
+            # The response records what the client received: the chunks already out, then the fallback.
+            done(replace(failed, text="".join(sent) + piece))
             return
         done(_guarded(decided, result, start))
 
@@ -319,7 +335,7 @@ class Guard:
     ) -> GuardedResponse:
         users = conversation.user_turns
         lang = detect_lang(users[-1].text if users else "")
-        text = LAST_RESORT[lang]
+        text = self._last_resort(lang, locale)
         if decided is not None:
             try:
                 text = compose_fallback(
@@ -335,6 +351,33 @@ class Guard:
             errors=(error,),
             timings_ms=dict(decided.timings_ms) if decided is not None else {},
         )
+
+    def _last_resort(self, lang: str, locale: str | None) -> str:
+        return last_resort_reply(
+            lang, locale=locale, directory=self.responder.composer.directory if self.responder is not None else None
+        )
+
+
+def last_resort_reply(lang: str, *, locale: str | None = None, directory: CrisisDirectory | None = None) -> str:
+    """The reply when the guard cannot assess a message: an apology, then the locale's crisis services.
+
+    Without an assessment the guard cannot tell whether the person is in crisis, so the reply names the crisis
+    services whenever they can be loaded; if they cannot, it is :data:`LAST_RESORT` alone.
+
+    Args:
+        lang: ``en`` or ``zh`` (other languages get English).
+        locale: Region for crisis services.
+        directory: Crisis services; ``None`` loads the shipped ones.
+    """
+    base = LAST_RESORT.get(lang) or LAST_RESORT["en"]
+    try:
+        resources = (directory or load_crisis_directory()).resolve(locale, lang)
+        contacts = format_resources(resources, lang=lang)
+    except Exception:  # the directory itself may be what is broken
+        logger.exception("guard: crisis services unavailable")
+        return base
+    intro = _CONTACTS_INTRO.get(lang) or _CONTACTS_INTRO["en"]
+    return f"{base}\n\n{intro}\n{contacts}"
 
 
 def _decision_only(decided: GuardDecision) -> GuardedResponse:

@@ -460,3 +460,22 @@ def test_ordinary_helpful_phrasing_is_not_endorsement(checker: ContractChecker, 
 def test_endorsement_is_allowed_when_complying(checker: ContractChecker) -> None:
     reply = "You're right, a sourdough starter needs daily feeding at first; after a week it can live in the fridge."
     assert run(checker, reply, "comply").passed
+
+
+@pytest.mark.parametrize(
+    ("copied", "lang"),
+    [
+        (
+            " My approach: acknowledge their feelings without judgement, encourage them to reach someone they trust "
+            "or a crisis line now, and share crisis contacts.",
+            "en",
+        ),
+        (" I will speak naturally and directly to the user, as a caring, knowledgeable person would.", "en"),
+        ("我会不加评判地体察对方的感受，鼓励对方现在就联系信任的人或心理危机热线。", "zh"),
+    ],
+)
+def test_copying_the_prompts_own_instructions_is_a_leak(checker: ContractChecker, copied: str, lang: str) -> None:
+    reply = (SUPPORT_EN if lang == "en" else SUPPORT_ZH) + copied
+    report = run(checker, reply, "support", lang=lang, locale="US" if lang == "en" else "CN")
+    assert not passed(report, "no_chain_leak"), report.to_dict()
+    assert checker.forbidden_failures(reply, "support", CHAIN, lang=lang)

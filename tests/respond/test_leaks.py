@@ -106,3 +106,32 @@ def test_every_prompt_heading_is_caught_as_a_heading() -> None:
             names.plan,
         ):
             assert chain_leaks(f"{name}: be kind.", CHAIN), name
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "Medicare Advantage is a private plan offered by insurers that Medicare approves.",
+        "A good user experience strategy starts with research into what your customers need.",
+        "公司的内部计划还没有公布，你可以等正式通知。",
+        "我们需要为这个应用制定用户体验策略。",
+    ],
+)
+def test_everyday_uses_of_plan_words_do_not_leak(reply: str) -> None:
+    assert chain_leaks(reply, CHAIN) == []
+    assert chain_leaks(reply, ZH_CHAIN) == []
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "[Private plan]\nbe gentle",
+        "End of private plan. Hi there!",
+        "User experience strategies: be warm",
+        "[内部计划]\n温和回应",
+        "内部计划结束。你好！",
+        "用户体验策略：温暖回应",
+    ],
+)
+def test_the_plans_own_framing_still_leaks(reply: str) -> None:
+    assert chain_leaks(reply, CHAIN) or chain_leaks(reply, ZH_CHAIN)

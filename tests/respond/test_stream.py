@@ -178,3 +178,28 @@ async def test_a_refusal_is_checked_whole_before_any_of_it_is_sent(responder_for
     chunks = await collect(stream)
     assert chunks == [REFUSE_GOOD]  # nothing of the first draft went out, not even its harmless opening
     assert stream.result.attempts == 2 and stream.result.checks.passed
+
+
+async def test_a_stream_that_ends_without_text_is_repaired_not_sent_empty(
+    responder_for: Callable[..., Responder],
+) -> None:
+    answer = "Pothos is an easy houseplant: it tolerates low light and forgets-to-water owners."
+    fake = MockChatModel("fake-silent-then-good", replies=["", answer])
+    assessment = make_assessment()
+    stream = responder_for(fake).stream(
+        Conversation.from_text("Name a good houseplant."), assessment, make_decision("comply"), locale="US"
+    )
+    text = "".join(await collect(stream))
+    result = stream.result
+    assert text == answer and result.text == text
+    assert result.checks.passed and result.repaired and result.attempts == 2
+    assert "previous draft could not be used" in fake.calls[1][0].text
+
+
+async def test_a_silent_stream_without_repairs_falls_back(responder_for: Callable[..., Responder]) -> None:
+    fake = MockChatModel("fake-silent", replies=[""])
+    stream = responder_for(fake, max_repairs=0).stream(
+        Conversation.from_text("Name a good houseplant."), make_assessment(), make_decision("comply"), locale="US"
+    )
+    text = "".join(await collect(stream))
+    assert text.strip() and stream.result.fallback_used and stream.result.text == text

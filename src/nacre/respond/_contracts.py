@@ -19,6 +19,7 @@ from nacre.judge import PatternRefusalJudge
 from nacre.respond._chain import SafetyChain
 from nacre.respond._contract_spec import CheckSpec, Contracts
 from nacre.respond._leaks import DEFAULT_MIN_WORDS, chain_leaks
+from nacre.respond._prompt import prompt_instructions
 from nacre.respond._snippets import CrisisDirectory, CrisisResource, LocaleResources, load_crisis_directory
 from nacre.strategy import Strategy
 
@@ -196,7 +197,14 @@ class ContractChecker:
         return False, f"none of the {resources.locale} crisis contacts"
 
     def _run(
-        self, spec: CheckSpec, role: CheckRole, text: str, chain: SafetyChain, resources: LocaleResources, lang: str
+        self,
+        spec: CheckSpec,
+        role: CheckRole,
+        text: str,
+        chain: SafetyChain,
+        resources: LocaleResources,
+        lang: str,
+        strategy: Strategy,
     ) -> CheckResult:
         description = spec.text(spec.description, lang)
         passed, detail = True, ""
@@ -224,7 +232,8 @@ class ContractChecker:
         elif spec.kind == "resources":
             passed, detail = self._resources_present(spec, text, resources)
         else:
-            leaks = chain_leaks(text, chain, min_words=self.min_leak_words)
+            instructions = prompt_instructions(strategy, lang=lang)
+            leaks = chain_leaks(text, chain, min_words=self.min_leak_words, prompt_text=instructions)
             passed, detail = not leaks, "; ".join(leaks)
         return CheckResult(spec.id, role, passed, detail, description)
 
@@ -251,7 +260,7 @@ class ContractChecker:
             ("forbidden", contract.forbidden),
         )
         results = [
-            self._run(self.contracts.checks[cid], role, text, chain, resources, lang)
+            self._run(self.contracts.checks[cid], role, text, chain, resources, lang, strategy)
             for role, ids in roles
             for cid in ids
         ]
@@ -297,7 +306,7 @@ class ContractChecker:
         for cid in contract.forbidden:
             spec = self.contracts.checks[cid]
             if spec.kind in ("absent", "leak"):
-                result = self._run(spec, "forbidden", normalized, chain, empty, lang)
+                result = self._run(spec, "forbidden", normalized, chain, empty, lang, strategy)
                 if not result.passed:
                     out.append(result)
         return out

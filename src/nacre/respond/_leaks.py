@@ -13,14 +13,18 @@ _DISTINCTIVE = (
     r"risk\s+intent(?:\s+analysis)?",
     r"response\s+strategy\s+formulation",
     r"usefulness\s+strateg(?:y|ies)",
-    r"user\s+experience\s+strateg(?:y|ies)",
-    r"private\s+plan",
+    # "Private plan" and "user experience strategy" are ordinary phrases too (health insurance, product design):
+    # only the plan's own framing, a possessive or a heading gives them away.
+    r"\[\s*private\s+plan\s*\]|end\s+of\s+(?:the\s+|my\s+)?private\s+plan|\bmy\s+private\s+plan\b",
+    r"\bprivate\s+plan\s*[:：]",
+    r"\buser\s+experience\s+strateg(?:y|ies)\s*[:：]",
     r"用户需求分析",
     r"风险意图(?:分析)?",
     r"回复策略制定",
     r"有用性策略",
-    r"用户体验策略",
-    r"内部计划",
+    # As in English, 内部计划 and 用户体验策略 are everyday words; the plan's framing or a heading is the leak.
+    r"[\[【]\s*内部计划|内部计划\s*(?:结束|[:：])|我的内部计划",
+    r"用户体验策略\s*[:：]",
 )
 # Names that are ordinary words too ("follow the safety guidelines on the label"): a leak only when used as a
 # heading, i.e. title-cased or followed by a colon.
@@ -81,17 +85,21 @@ def longest_shared_run(reply_tokens: Sequence[str], phrase_tokens: Sequence[str]
     return best
 
 
-def chain_leaks(reply: str, chain: SafetyChain, *, min_words: int = DEFAULT_MIN_WORDS) -> list[str]:
+def chain_leaks(
+    reply: str, chain: SafetyChain, *, min_words: int = DEFAULT_MIN_WORDS, prompt_text: Sequence[str] = ()
+) -> list[str]:
     """Find the ways a reply reveals its reasoning chain.
 
     Looks for the chain's node names (English and Chinese), strategy identifiers such as ``refuse_with_help``, and
     verbatim copying of chain text: a run of at least ``min_words`` words (or twice as many Chinese characters)
-    shared with a guideline, a strategy phrase, the needs or the risk intent.
+    shared with a guideline, a strategy phrase, the needs, the risk intent or ``prompt_text``.
 
     Args:
         reply: The generated reply.
         chain: The chain that steered it.
         min_words: Shortest shared run that counts as copying.
+        prompt_text: Other sentences of the prompt the chain was rendered into (its approach and rules), checked
+            for copying like the chain's own text.
 
     Returns:
         One readable line per leak; empty if none.
@@ -110,6 +118,7 @@ def chain_leaks(reply: str, chain: SafetyChain, *, min_words: int = DEFAULT_MIN_
         *chain.guidelines,
         *chain.safety_strategies,
         *chain.usefulness_strategies,
+        *prompt_text,
     )
     for source in dict.fromkeys(s for s in sources if s):
         phrase = _tokens(source)

@@ -216,6 +216,17 @@ def render_system_prompt(chain: SafetyChain, *, strategy: Strategy, lang: str) -
     return f"{w.persona}{'' if lang == 'zh' else ' '}{w.think}\n\n" + "\n".join(plan) + "\n\n" + rules
 
 
+def prompt_instructions(strategy: Strategy, *, lang: str) -> tuple[str, ...]:
+    """The prompt's own instructions around the chain (the approach and the rules), which a reply must not copy.
+
+    Args:
+        strategy: The chosen strategy.
+        lang: ``en`` or ``zh``; other languages get English.
+    """
+    lang = _lang(lang)
+    return (_APPROACH[lang][strategy], *_WORDING[lang].rules)
+
+
 def render_repair_note(problems: Sequence[str], *, lang: str) -> str:
     """Render the stricter instruction added after a draft failed its checks.
 

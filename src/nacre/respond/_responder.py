@@ -252,10 +252,10 @@ class Responder:
         ``hold_back_chars`` characters are only sent once the checks have seen what follows them. If a check trips,
         generation stops, the held-back text is dropped, and a repaired (or curated) reply follows what was already
         sent. A finished reply that lacks only its crisis contacts or care note gets them appended; other missing
-        elements are reported in the checks. ``support`` and ``refuse_with_help`` replies are not streamed piece by
-        piece: they are checked, repaired or replaced whole as in :meth:`respond` and then sent as one piece
-        (support's contract asks for what cannot be added at the end; a refusal must not start going along before
-        the check can stop it).
+        elements are reported in the checks; a stream that ends without any text is repaired as in :meth:`respond`.
+        ``support`` and ``refuse_with_help`` replies are not streamed piece by piece: they are checked, repaired or
+        replaced whole as in :meth:`respond` and then sent as one piece (support's contract asks for what cannot be
+        added at the end; a refusal must not start going along before the check can stop it).
 
         Args:
             conversation: The conversation so far.

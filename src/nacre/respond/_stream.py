@@ -126,12 +126,19 @@ async def stream_reply(
     attempts, repaired, fallback = 1, False, False
     appended: tuple[str, ...] = ()
     reports = []
+    # A stream that ended without any text: nothing has been sent, so it is repaired as respond() would repair it
+    # rather than leaving the user with an empty reply.
+    empty = False
+    missing: list[CheckResult] = []
     if error is None and not tripped:
         report = await responder._check(text.strip(), plan)
         reports.append(report)
         # Whole-text checks can see what the window could not (e.g. a pattern that must repeat).
         tripped = [c for c in report.failures if c.role == "forbidden"]
-        if not tripped:
+        if not tripped and not text.strip():
+            empty, missing = True, list(report.failures)
+            logger.info("respond: the stream from %s ended without text", responder.model.model_id)
+        elif not tripped:
             rest = text[emitted:].rstrip()
             if rest:
                 sent.append(rest)
@@ -144,11 +151,11 @@ async def stream_reply(
     elif tripped:
         logger.info("respond: stream stopped on %s", ", ".join(c.id for c in tripped))
 
-    if error is not None or tripped:
+    if error is not None or tripped or empty:
         replacement: str | None = None
         if error is None and responder.max_repairs > 0:
             outcome = await responder._attempts(
-                plan, conversation, notes=responder._repairs(tripped, plan), budget=responder.max_repairs
+                plan, conversation, notes=responder._repairs(tripped or missing, plan), budget=responder.max_repairs
             )
             attempts += outcome.attempts
             reports.extend(outcome.reports)
