@@ -140,6 +140,14 @@ def test_bad_input_is_one_clear_line(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("x.*"))
 
 
+def test_an_infinite_beta_is_one_clear_line(tmp_path: Path) -> None:
+    src = write_input(tmp_path / "in.jsonl")
+    result = nacre("refine", "--in", str(src), "--out", str(tmp_path / "x"), "--beta", "inf", "-m", "mock/json")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: beta must be a finite number")
+    assert not list(tmp_path.glob("x.*"))
+
+
 def test_refine_improves_exports_pairs_and_resumes_after_a_crash(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

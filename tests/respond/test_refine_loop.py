@@ -328,6 +328,8 @@ async def test_history_serialises_to_json() -> None:
         {"schedule": ("explore",)},
         {"edit_budget": -1},
         {"beta": -1.0},
+        {"beta": float("inf")},
+        {"beta": float("nan")},
         {"attempts": 0},
         {"max_iterations": -2},
     ],

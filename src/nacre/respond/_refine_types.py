@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -66,8 +67,9 @@ class RefineConfig:
             raise ConfigError("max_iterations must be 0 or more")
         if self.edit_budget < 0:
             raise ConfigError("edit_budget must be 0 or more")
-        if self.beta < 0:
-            raise ConfigError("beta must be 0 or more")
+        # An infinite beta makes U = Sat - inf * 0 = NaN for every safe reply: no step could ever be accepted.
+        if not math.isfinite(self.beta) or self.beta < 0:
+            raise ConfigError(f"beta must be a finite number, 0 or more; got {self.beta!r}")
         if self.attempts < 1:
             raise ConfigError("attempts must be at least 1")
 
