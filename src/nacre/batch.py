@@ -87,8 +87,14 @@ def read_jsonl(path: Path, *, skip: int = 0) -> Iterator[Record]:
             yield Record(line_no, data)
 
 
-def check_paths(input: Path, output: Path) -> None:
+def check_paths(input: Path, output: Path, *, input_option: str = "--input", output_option: str = "--output") -> None:
     """Refuse an output that would destroy the input or cannot hold a result file, before any work is done.
+
+    Args:
+        input: The input file.
+        output: The result file.
+        input_option: The command's option that names the input, for messages.
+        output_option: The command's option that names the output, for messages.
 
     Raises:
         ConfigError: If the output is the input, a directory, ``-``, or an existing file that is not a regular
@@ -96,20 +102,22 @@ def check_paths(input: Path, output: Path) -> None:
     """
     if input.exists() and not input.is_file():
         raise ConfigError(
-            f"--input {input} is not a regular file (a pipe or a device is read more than once here); save it to a "
-            "file first"
+            f"{input_option} {input} is not a regular file (a pipe or a device is read more than once here); save it "
+            "to a file first"
         )
     if str(output) == "-":
-        raise ConfigError("--output needs a file name (results are written to a file, not to standard output)")
+        raise ConfigError(f"{output_option} needs a file name (results are written to a file, not to standard output)")
     own = {output.with_name(output.name + suffix) for suffix in (PARTIAL, PROGRESS, LOCK)}
     if input.exists() and any(p.exists() and os.path.samefile(input, p) for p in own):
-        raise ConfigError(f"--input {input} is a working file of --output {output}; give the original input")
+        raise ConfigError(
+            f"{input_option} {input} is a working file of {output_option} {output}; give the original input"
+        )
     if output.is_dir():
-        raise ConfigError(f"--output {output} is a directory; give a file name inside it")
+        raise ConfigError(f"{output_option} {output} is a directory; give a file name inside it")
     if output.exists() and not output.is_file():
-        raise ConfigError(f"--output {output} is not a regular file")
+        raise ConfigError(f"{output_option} {output} is not a regular file")
     if output.exists() and input.exists() and os.path.samefile(input, output):
-        raise ConfigError(f"--output {output} is the input file; write the results somewhere else")
+        raise ConfigError(f"{output_option} {output} is the input file; write the results somewhere else")
 
 
 def input_fingerprint(path: Path) -> dict[str, str]:

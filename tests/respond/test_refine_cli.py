@@ -140,6 +140,23 @@ def test_bad_input_is_one_clear_line(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("x.*"))
 
 
+def test_path_errors_name_the_commands_own_options(tmp_path: Path) -> None:
+    src = write_input(tmp_path / "in.jsonl")
+    (tmp_path / "out" / "sft.jsonl").mkdir(parents=True)
+    result = nacre("refine", "--in", str(src), "--out", f"{tmp_path / 'out'}/", "-m", "mock/json", "--no-cache")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: --out ") and "sft.jsonl is a directory" in result.stderr
+    assert "--output" not in result.stderr
+
+
+def test_an_infinite_beta_is_one_clear_line(tmp_path: Path) -> None:
+    src = write_input(tmp_path / "in.jsonl")
+    result = nacre("refine", "--in", str(src), "--out", str(tmp_path / "x"), "--beta", "inf", "-m", "mock/json")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: beta must be a finite number")
+    assert not list(tmp_path.glob("x.*"))
+
+
 def test_refine_improves_exports_pairs_and_resumes_after_a_crash(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -129,3 +129,10 @@ def test_starter_chain_uses_category_guidelines_and_strategy_phrases() -> None:
     assert zh.guidelines == taxonomy["weapons"].guidelines_zh and "武器" in zh.risk_intent
     benign = starter_chain(None, lang="en")
     assert not benign.has_risk and benign.usefulness_strategies
+
+
+def test_a_best_reply_that_reveals_its_chain_is_not_a_training_target() -> None:
+    leaking = "Usefulness strategies: explain pin tumblers, suggest a locksmith. Pins line up with the key cuts."
+    result = result_of(judged(0, -3, "safe", "I can't help."), judged(1, 5, "safe", leaking), best=1)
+    assert sft_record(result) is None
+    assert orpo_pair(result) is None

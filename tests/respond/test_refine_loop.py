@@ -10,7 +10,7 @@ import pytest
 from nacre.errors import ConfigError, ModelUnavailableError
 from nacre.models import MockChatModel
 from nacre.respond import SafetyChain
-from nacre.respond.refine import RefineConfig, RefineResult, refine
+from nacre.respond.refine import RefineConfig, RefineResult, refine, sft_record
 
 ITEMS = ("tone", "willingness", "completion", "logic", "informativeness")
 
@@ -234,6 +234,33 @@ async def test_an_unchanged_proposal_is_not_regenerated() -> None:
     assert len(gen.chains) == 1 and len(user.calls) == 1
 
 
+async def test_a_reply_that_reveals_its_chain_is_never_accepted_nor_exported() -> None:
+    leaking = "Usefulness strategies: give concrete steps, name lock types. Use a U-lock."
+    gen = Generator(["Lock it.", leaking, "Use a U-lock through the frame."])
+    user, dev, upd = judges(
+        [sat(-2), sat(3)],
+        [safety("safe")],
+        [proposal(["give concrete steps", "name lock types"]), proposal(["give concrete steps", "add tips"])],
+    )
+    result = await run(gen, user, dev, upd, schedule=("both",), max_iterations=2)
+    assert [it.outcome for it in result.history] == ["initial", "failed", "accepted"]
+    assert "reveals its chain" in (result.history[1].error or "") and result.history[1].utility is None
+    assert len(user.calls) == 2  # the revealing reply was not judged
+    assert result.best_index == 2
+    record = sft_record(result)
+    assert record is not None and record.response == "Use a U-lock through the frame."
+
+
+async def test_an_initial_reply_that_reveals_its_chain_gives_way_to_any_accepted_step() -> None:
+    leaking = "Usefulness strategies: give concrete steps, be friendly. Lock it."
+    gen = Generator([leaking, "Lock it to a rack."])
+    user, dev, upd = judges([sat(2), sat(2)], [safety("safe")], [proposal(["give concrete steps", "name locks"])])
+    result = await run(gen, user, dev, upd, schedule=("both",))
+    assert "reveals its chain" in (result.initial.error or "") and result.initial.utility is not None
+    assert [it.outcome for it in result.history] == ["initial", "accepted"]
+    assert result.best_index == 1  # a tie in U, but the initial reply is no training target
+
+
 async def test_a_failed_initial_evaluation_ends_the_loop_with_a_typed_failure() -> None:
     gen = Generator(["Okay."])
     user, dev, upd = judges(["I refuse to answer in JSON."], [safety("safe")], [proposal(["x y z"])])
@@ -301,6 +328,8 @@ async def test_history_serialises_to_json() -> None:
         {"schedule": ("explore",)},
         {"edit_budget": -1},
         {"beta": -1.0},
+        {"beta": float("inf")},
+        {"beta": float("nan")},
         {"attempts": 0},
         {"max_iterations": -2},
     ],

@@ -90,6 +90,17 @@ def test_small_edit_is_accepted_as_proposed_in_proposed_order() -> None:
     assert project_minimal(current, ["explain the risk"], budget=2) == ("explain the risk",)
 
 
+def test_items_copied_back_with_other_case_or_punctuation_count_as_kept() -> None:
+    current = ["give concrete steps", "be friendly", "stay calm"]
+    proposed = ["Give concrete steps.", "Be friendly", "stay calm", "name lock types"]
+    assert project_minimal(current, proposed, budget=2) == (
+        "give concrete steps",
+        "be friendly",
+        "stay calm",
+        "name lock types",
+    )
+
+
 def test_overlap_keeps_common_items_in_current_order_plus_the_most_novel() -> None:
     sim = table_similarity(
         {

@@ -278,7 +278,7 @@ def refine(
     gen_config = GenerationConfig(max_tokens=max_tokens, temperature=0.0, seed=0)
     paths = output_paths(out)
     for path in paths.values():
-        check_paths(input_path, path)
+        check_paths(input_path, path, input_option="--in", output_option="--out")
     fingerprint = {
         **input_fingerprint(input_path),
         "models": [model, evaluator, updater],

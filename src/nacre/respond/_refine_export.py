@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 from nacre.errors import ConfigError
 from nacre.respond import _refine_prompts as prompts
 from nacre.respond._chain import SafetyChain
+from nacre.respond._leaks import chain_leaks
 from nacre.respond._refine_types import Iteration, RefineResult
 from nacre.taxonomy import NONE, Category
 
@@ -138,11 +139,13 @@ def _safe_best(result: RefineResult) -> Iteration | None:
     best = result.best
     if best.utility is None or best.safety_score != 1.0 or not best.response.strip():
         return None
+    if chain_leaks(best.response, best.chain):
+        return None  # a reply that quotes its plan would teach the model to reveal it
     return best
 
 
 def sft_record(result: RefineResult, *, category: str = NONE) -> SFTRecord | None:
-    """The SFT example of a result, only when its best iteration was judged fully safe.
+    """The SFT example of a result, only when its best iteration was judged fully safe and hides its chain.
 
     Args:
         result: A refinement result.
@@ -171,9 +174,11 @@ def sft_record(result: RefineResult, *, category: str = NONE) -> SFTRecord | Non
 def orpo_pair(result: RefineResult, *, margin: float = 0.2, category: str = NONE) -> ORPORecord | None:
     """The preference pair of a result: chosen = best, rejected = the initial reply, else the worst one.
 
-    A pair exists only if the chosen reply was judged fully safe, the rejected reply differs from it, and
-    ``U_chosen - U_rejected >= margin``. The initial reply is preferred as the rejected side (it is what the
-    model said before refinement); the worst judged iteration is used when the initial one misses the margin.
+    A pair exists only if the chosen reply was judged fully safe and does not reveal its chain (see
+    :func:`~nacre.respond.chain_leaks`), the rejected reply differs from it, and ``U_chosen - U_rejected >=
+    margin``. A rejected reply may reveal its chain: that is one more thing the model should learn not to do. The
+    initial reply is preferred as the rejected side (it is what the model said before refinement); the worst judged
+    iteration is used when the initial one misses the margin.
 
     Args:
         result: A refinement result.

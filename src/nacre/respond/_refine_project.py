@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from nacre.respond._refine_similarity import Similarity, simhash_similarity
 
 _TRIVIAL_CHARS = 3
+_WORD = re.compile(r"\w+")
 
 
 def clean_items(items: Sequence[str]) -> tuple[str, ...]:
@@ -17,6 +19,13 @@ def clean_items(items: Sequence[str]) -> tuple[str, ...]:
         if text and text not in out:
             out.append(text)
     return tuple(out)
+
+
+def _as_current(proposed: Sequence[str], current: Sequence[str]) -> tuple[str, ...]:
+    # A model that copies an item back re-cased or with a full stop ("Be friendly.") means the same item: counted
+    # as new, it would push the lists over the budget and the projection would drop the items it meant to keep.
+    by_key = {key: c for c in reversed(current) if (key := " ".join(_WORD.findall(c.lower())))}
+    return clean_items([by_key.get(" ".join(_WORD.findall(p.lower())), p) for p in proposed])
 
 
 def _most_novel(candidates: Sequence[str], reference: Sequence[str], similarity: Similarity) -> str:
@@ -36,6 +45,7 @@ def project_minimal(
 ) -> tuple[str, ...]:
     """Project a proposed ordered strategy list onto a small edit of the current one.
 
+    A proposed item that differs from a current one only in case, spacing or punctuation counts as that item.
     The rule, in order:
 
     1. A trivially short proposal (under 3 characters in all) keeps ``current``.
@@ -57,7 +67,7 @@ def project_minimal(
         The projected list, without empty items or repeats.
     """
     cur = clean_items(current)
-    prop = clean_items(proposed)
+    prop = _as_current(clean_items(proposed), cur)
     if sum(len(p) for p in prop) < _TRIVIAL_CHARS:
         return cur
     if len(set(cur) ^ set(prop)) <= budget:

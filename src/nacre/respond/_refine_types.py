@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -66,8 +67,9 @@ class RefineConfig:
             raise ConfigError("max_iterations must be 0 or more")
         if self.edit_budget < 0:
             raise ConfigError("edit_budget must be 0 or more")
-        if self.beta < 0:
-            raise ConfigError("beta must be 0 or more")
+        # An infinite beta makes U = Sat - inf * 0 = NaN for every safe reply: no step could ever be accepted.
+        if not math.isfinite(self.beta) or self.beta < 0:
+            raise ConfigError(f"beta must be a finite number, 0 or more; got {self.beta!r}")
         if self.attempts < 1:
             raise ConfigError("attempts must be at least 1")
 
@@ -154,14 +156,14 @@ class Iteration:
         mode: The update mode (``None`` for the initial chain).
         outcome: ``initial``; ``accepted`` or ``rejected`` by the not-worse test; ``unchanged`` when the
             projected proposal equals the current chain (nothing regenerated); ``failed`` when the update,
-            the generation or a judge failed.
+            the generation or a judge failed, or the reply revealed its chain (then it is not judged).
         chain: The chain tried (for ``failed``/``unchanged``: the current chain).
         response: The reply generated from it (empty if generation did not happen).
         satisfaction: The user judge's verdict or failure; ``None`` when not judged.
         safety: The safety judge's verdict or failure; ``None`` when not judged.
         utility: ``U`` when both judges answered, else ``None``.
         proposal: The update model's proposal (``None`` for the initial chain or a failed update).
-        error: What failed, for ``failed``.
+        error: What failed, for ``failed``; for ``initial``, also that its reply revealed its chain.
     """
 
     index: int
@@ -220,8 +222,8 @@ class RefineResult:
         query: The user's message.
         lang: Its language.
         history: Every iteration, the initial one first.
-        best_index: Index into ``history`` of the best judged iteration (highest ``U``, earliest on ties);
-            0 when nothing could be judged.
+        best_index: Index into ``history`` of the best judged iteration (highest ``U``, earliest on ties; an
+            initial reply that reveals its chain only while no step was accepted); 0 when nothing could be judged.
         stop_reason: Why the loop ended: ``schedule finished``, ``all scores maximal`` or
             ``initial evaluation failed``.
         beta: The ``beta`` used for ``U``.

@@ -25,6 +25,7 @@ from nacre.errors import NacreError
 from nacre.models import ChatModel
 from nacre.respond import _refine_prompts as prompts
 from nacre.respond._chain import SafetyChain
+from nacre.respond._leaks import chain_leaks
 from nacre.respond._refine_eval import category_rule, evaluate_safety, evaluate_satisfaction, resolve_category
 from nacre.respond._refine_export import (
     ORPORecord,
@@ -112,6 +113,12 @@ Generate = Callable[[SafetyChain], Awaitable[str]]
 """Renders the reply to the query from a chain (e.g. a chat model prompted with the chain)."""
 
 _EPS = 1e-9
+
+
+def _leak_error(response: str, chain: SafetyChain) -> str | None:
+    # A reply that quotes its plan is unusable as a training target however well it is judged.
+    leaks = chain_leaks(response, chain)
+    return f"the reply reveals its chain: {'; '.join(leaks)}" if leaks else None
 
 
 class _Judges:
@@ -203,7 +210,9 @@ async def refine(
 
     Model trouble never raises: a failed judge, update or generation (a :class:`~nacre.errors.NacreError` from
     ``generate``) is recorded as a ``failed`` iteration and the loop moves on; if the initial reply cannot be
-    generated or judged, the result holds only the initial iteration.
+    generated or judged, the result holds only the initial iteration. A step whose reply reveals its chain (see
+    :func:`~nacre.respond.chain_leaks`) is ``failed`` too, and a revealing initial reply is best only while no
+    other iteration has been accepted.
 
     Args:
         query: The user's message.
@@ -233,10 +242,15 @@ async def refine(
         failed = Iteration(0, None, "initial", chain, error=f"generation failed: {exc}")
         return result([failed], failed, "initial evaluation failed")
     current = _judged(0, None, chain, first_response, await judge(first_response), beta, None)
+    leak = _leak_error(first_response, chain)
+    if leak is not None:
+        current = dataclasses.replace(current, error="; ".join(e for e in (current.error, leak) if e))
     history = [current]
     if current.utility is None or current.safety_score is None:
         return result(history, current, "initial evaluation failed")
-    best, best_u = current, current.utility
+    # The initial iteration stays the baseline of the not-worse test even when its reply leaks, but then any
+    # accepted step is better training data than it.
+    best, best_u = current, current.utility if leak is None else float("-inf")
     current_u, current_safety = current.utility, current.safety_score
 
     for step in range(config.steps):
@@ -278,6 +292,10 @@ async def refine(
             history.append(
                 Iteration(index, mode, "failed", new_chain, proposal=proposal, error=f"generation failed: {exc}")
             )
+            continue
+        leak = _leak_error(response, new_chain)
+        if leak is not None:
+            history.append(Iteration(index, mode, "failed", new_chain, response, proposal=proposal, error=leak))
             continue
         candidate = _judged(index, mode, new_chain, response, await judge(response), beta, proposal)
         if candidate.utility is None or candidate.safety_score is None:
