@@ -176,3 +176,5 @@ def test_a_locale_with_no_listed_services_is_named_in_a_warning() -> None:
     assert "GB" in unknown.stderr  # the listed regions are named
     alias = nacre("guard", "--no-generate", "--locale", "uk", "How do I repot a fern?")
     assert alias.returncode == 0 and "warning" not in alias.stderr  # "uk" is Great Britain
+    language = nacre("guard", "--no-generate", "--locale", "zh-Hans", "How do I repot a fern?")
+    assert language.returncode == 0 and "warning" not in language.stderr  # a language alone: its usual region

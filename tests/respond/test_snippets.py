@@ -38,6 +38,9 @@ def composer(taxonomy: Taxonomy, fixture_directory: CrisisDirectory, fixture_tem
         ("en-GB", "GB"),
         ("zh_cn", "CN"),
         ("uk", "GB"),
+        ("zh-Hant-TW", "TW"),
+        ("en-US-x-private", "US"),
+        ("es-419", "419"),
         ("default", "default"),
         ("", None),
         (None, None),
@@ -53,7 +56,12 @@ def test_normalize_locale(raw: str | None, key: str | None) -> None:
         ("US", "en", "US"),
         ("en-US", "zh", "US"),  # an explicit locale wins over the language
         (None, "zh", "CN"),  # the language's usual locale
-        ("FR", "zh", "CN"),  # unknown locale: the language's usual one
+        ("FR", "zh", "default"),  # a region with no list: the international one, not another country's lines
+        ("zh-FR", "zh", "default"),
+        ("zh", "en", "CN"),  # a language alone is read like the reply language
+        ("zh-Hans", "en", "CN"),
+        ("zh-Hans-CN", "en", "CN"),  # a script subtag is not the region
+        ("en-US-x-private", "en", "US"),  # nor is a private-use part
         (None, "en", "default"),  # English has no single region
         ("FR", "en", "default"),
     ],

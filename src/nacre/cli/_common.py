@@ -177,10 +177,12 @@ def warn_unknown_locale(locale: str | None) -> None:
     if not locale:
         return
     from nacre.respond import load_crisis_directory, normalize_locale
+    from nacre.respond._snippets import DEFAULT_LOCALE
 
     directory = load_crisis_directory()
-    key = normalize_locale(locale)
-    if key not in directory.locales:
+    # "zh" or "zh-Hans" name a language that maps to a listed region; only a region with no list falls back.
+    resolved = directory.resolve(locale, "en").locale
+    if resolved == DEFAULT_LOCALE and normalize_locale(locale) != DEFAULT_LOCALE:
         known = ", ".join(sorted(k for k in directory.locales if k != "default"))
         Console(stderr=True).print(
             f"warning: no crisis services are listed for --locale {locale}; the international list is used "

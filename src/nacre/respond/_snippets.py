@@ -120,30 +120,61 @@ class CrisisDirectory:
     locales: Mapping[str, LocaleResources]
 
     def resolve(self, locale: str | None, lang: str) -> LocaleResources:
-        """The services for a locale: the explicit locale, else the language's usual one, else ``default``.
+        """The services for a locale: its region, else its language's usual region, else ``default``.
+
+        A locale that names a region with no listed services (``FR``, ``zh-FR``) gets the international list, not
+        the services of the language's usual region: the person is there, and another country's lines may not be
+        reachable from it. A locale that names only a language (``zh``, ``zh-Hans``) is read like the reply
+        language. Without a locale, the reply language suggests one.
 
         Args:
-            locale: A region code (``US``), a language tag (``en-GB``, ``zh_CN``) or ``None``.
+            locale: A region code (``US``), a language tag (``en-GB``, ``zh_CN``, ``zh-Hans``) or ``None``.
             lang: The reply language.
 
         Returns:
             The services; empty if the directory has no matching or default entry.
         """
-        for key in (normalize_locale(locale), LANGUAGE_LOCALES.get(lang), DEFAULT_LOCALE):
-            if key and key in self.locales:
-                return self.locales[key]
+        key = normalize_locale(locale)
+        if key is not None and key not in self.locales:
+            language = _language_only(locale)
+            key = LANGUAGE_LOCALES[language] if language else key
+        if key is None:
+            key = LANGUAGE_LOCALES.get(lang, DEFAULT_LOCALE)
+        for candidate in (key, DEFAULT_LOCALE):
+            if candidate in self.locales:
+                return self.locales[candidate]
         return LocaleResources(DEFAULT_LOCALE, lang, ())
 
 
 def normalize_locale(locale: str | None) -> str | None:
-    """Turn ``en-GB``, ``zh_cn``, ``uk`` or ``us`` into a directory key (``GB``, ``CN``, ``GB``, ``US``)."""
+    """Turn ``en-GB``, ``zh_cn``, ``uk`` or ``us`` into a directory key (``GB``, ``CN``, ``GB``, ``US``).
+
+    The key is the tag's region subtag (two letters or three digits after the language; script subtags such as
+    ``Hans`` and private-use parts after ``x`` are skipped), or the whole code when it is a single subtag. A tag with
+    no region (``zh-Hans``) gives its language part upper-cased, which no directory lists.
+    """
     if not locale or not locale.strip():
         return None
     raw = locale.strip()
     if raw.lower() == DEFAULT_LOCALE:
         return DEFAULT_LOCALE
-    region = re.split(r"[-_]", raw)[-1].upper()
-    return _ALIASES.get(region, region)
+    parts = re.split(r"[-_]", raw)
+    region = parts[0]
+    for part in parts[1:]:
+        if part.lower() == "x":
+            break
+        if re.fullmatch(r"[A-Za-z]{2}|\d{3}", part):
+            region = part
+    return _ALIASES.get(region.upper(), region.upper())
+
+
+def _language_only(locale: str | None) -> str | None:
+    """The language of a tag that names one the directory maps to a region, and no region (``zh``, ``zh-Hans``)."""
+    if not locale:
+        return None
+    language = re.split(r"[-_]", locale.strip())[0].lower()
+    named = language in LANGUAGE_LOCALES and normalize_locale(locale) == language.upper()
+    return language if named else None
 
 
 @dataclass(frozen=True, slots=True)
