@@ -599,12 +599,15 @@ def test_guard_failure_fails_closed(mock_upstream: tuple[MockUpstream, str], gua
         client = openai.OpenAI(base_url=f"{proxy_url}/v1", api_key="unused", max_retries=0)
         raw = client.chat.completions.with_raw_response.create(model=MODEL, messages=user(marker))
         completion = raw.parse()
-        assert completion.choices[0].message.content == LAST_RESORT["en"]
+        reply = completion.choices[0].message.content or ""
+        assert reply.startswith(LAST_RESORT["en"]) and "findahelpline.com" in reply  # crisis services follow it
         info = nacre_field(completion)
         assert info["strategy"] is None and "embedding engine crashed" in info["error"] and info["fallback"] is True
         assert raw.headers["x-nacre-error"] == "assessment failed"
         chunks = list(client.chat.completions.create(model=MODEL, messages=user(marker), stream=True))
-        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == LAST_RESORT["en"]
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == reply
+        in_gb = client.chat.completions.create(model=MODEL, messages=user(marker), extra_body={"nacre": {"locale": "GB"}})
+        assert "116 123" in (in_gb.choices[0].message.content or "")  # the request's locale picks the services
         assessed = httpx.post(f"{proxy_url}/v1/nacre/assess", json={"messages": user(marker)})
         assert assessed.status_code == 503 and assessed.json()["error"]["code"] == "guard_error"
     assert sent_upstream(upstream, marker) == []  # nothing unassessed reaches the model

@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from nacre._version import __version__
 from nacre.assess import detect_lang
 from nacre.conversation import Conversation, Message, canonical_json
-from nacre.guard import LAST_RESORT, Guard
+from nacre.guard import Guard, last_resort_reply
 from nacre.respond import Responder, ResponseResult
 from nacre.serve._audit import AuditLog, AuditRecord
 from nacre.serve._auth import KeyRing, RateLimiter
@@ -251,7 +251,10 @@ class Proxy:
 
     def _last_resort(self, ctx: _Context, parsed: ParsedChat) -> Response:
         last = parsed.conversation.last_user
-        text = LAST_RESORT[detect_lang(last.text if last is not None else "")]
+        # Without an assessment nobody can tell whether the person is in crisis: the reply names crisis services.
+        lang = detect_lang(last.text if last is not None else "")
+        options = parsed.request.nacre
+        text = last_resort_reply(lang, locale=(options.locale if options is not None else None) or self.config.locale)
         extra = self._field(ctx, fallback=True)
         if ctx.stream:
             outcome = StreamOutcome()
