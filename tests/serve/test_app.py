@@ -606,7 +606,9 @@ def test_guard_failure_fails_closed(mock_upstream: tuple[MockUpstream, str], gua
         assert raw.headers["x-nacre-error"] == "assessment failed"
         chunks = list(client.chat.completions.create(model=MODEL, messages=user(marker), stream=True))
         assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == reply
-        in_gb = client.chat.completions.create(model=MODEL, messages=user(marker), extra_body={"nacre": {"locale": "GB"}})
+        in_gb = client.chat.completions.create(
+            model=MODEL, messages=user(marker), extra_body={"nacre": {"locale": "GB"}}
+        )
         assert "116 123" in (in_gb.choices[0].message.content or "")  # the request's locale picks the services
         assessed = httpx.post(f"{proxy_url}/v1/nacre/assess", json={"messages": user(marker)})
         assert assessed.status_code == 503 and assessed.json()["error"]["code"] == "guard_error"
