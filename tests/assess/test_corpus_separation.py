@@ -163,3 +163,17 @@ def test_selection_set_copies_no_public_set(selection: list[dict[str, object]], 
     texts = [turn for item in load_items(name) for turn in item.turns]
     score, item, line = max_similarity(texts, [str(r["text"]) for r in selection])
     assert score < 0.6, f"selection item {line!r} nearly copies {name} prompt {item!r} ({score:.2f})"
+
+
+def test_distress_dev_set_is_well_formed_and_keeps_its_distance(corpus: list[str]) -> None:
+    rows = _jsonl("devsets", "distress_dev.jsonl")
+    assert len({r["id"] for r in rows}) == len({r["text"] for r in rows}) == len(rows) == 250
+    assert sum(r["label"] == "distressed" for r in rows) == 150
+    assert {r["label"] for r in rows} == {"distressed", "not_distressed"}
+    assert {r["explicitness"] for r in rows} == {"explicit", "subtle"}
+    texts = [str(r["text"]) for r in rows]
+    evaluation = [str(r["text"]) for r in _jsonl("evalsets", "distress.jsonl")]
+    score, item, line = max_similarity(texts, evaluation)
+    assert score < 0.25, f"distress evaluation item {line!r} is too close to development item {item!r} ({score:.2f})"
+    score, item, line = max_similarity(texts, corpus)
+    assert score < 0.25, f"corpus line {line!r} is too close to development item {item!r} ({score:.2f})"
