@@ -184,6 +184,14 @@ async def test_early_stop_after_a_step_reaches_the_maximum() -> None:
     assert result.stop_reason == "all scores maximal" and len(upd.calls) == 1
 
 
+async def test_without_early_stop_the_schedule_finishes_even_at_the_maximum() -> None:
+    gen = Generator(["Okay.", "Perfect."])
+    user, dev, upd = judges([sat(3), sat(5)], [safety("safe")], [proposal(["give concrete steps", "name lock types"])])
+    result = await run(gen, user, dev, upd, schedule=("both",), max_iterations=1, early_stop=False)
+    assert [it.outcome for it in result.history] == ["initial", "accepted"]
+    assert result.stop_reason == "schedule finished"
+
+
 async def test_default_schedule_skips_a_mode_whose_scores_are_already_maximal() -> None:
     gen = Generator(["Okay.", "Better."])
     user, dev, upd = judges([sat(1), sat(3)], [safety("safe")], [proposal(["give concrete steps", "name lock types"])])

@@ -313,5 +313,6 @@ async def refine(
         if candidate.utility > best_u + _EPS:
             best, best_u = candidate, candidate.utility
 
-    both_max = _relevant_maximal("both", current)
+    # Without early stopping the schedule always runs out, even when the last step happens to score maximal.
+    both_max = config.early_stop and _relevant_maximal("both", current)
     return result(history, best, "all scores maximal" if both_max else "schedule finished")
