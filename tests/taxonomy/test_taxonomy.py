@@ -110,3 +110,38 @@ def test_locale_overlay_patches_and_adds(tmp_path: Path) -> None:
         load_taxonomy(tmp_path / "missing.json")
     with pytest.raises(ConfigError, match="unknown risk category"):
         tax["nope"]
+
+
+@pytest.mark.parametrize(
+    ("overlay", "field"),
+    [
+        ({"categories": "self_harm"}, "categories"),
+        ({"categories": {"id": "self_harm"}}, "categories"),
+        ({"categories": ["self_harm"]}, "'id'"),
+        ({"categories": [{"id": 5}]}, "'id'"),
+        ({"categories": [{"id": "self_harm", "severity": {str(i): "x" for i in range(4)}}]}, "severity 0"),
+        ({"categories": [{"id": "self_harm", "classifier_label": "false"}]}, "classifier_label"),
+        ({"categories": [{"id": "self_harm", "name": None}]}, "'self_harm'.name"),
+        ({"categories": [{"id": "self_harm", "parent": 3}]}, "parent"),
+        ({"categories": [{"id": "self_harm", "expected_behaviour": dict.fromkeys(USER_TYPES)}]}, "expected_behaviour"),
+        ({"categories": [{"id": "hate", "parent": "ethnic_religious_discrimination"}]}, "cycle"),
+        ({"oyster_mapping": ["Cult"]}, "oyster_mapping"),
+        ({"severity_scale": {"high": "x"}}, "severity_scale"),
+        ({"severity_scale": ["x"]}, "severity_scale"),
+        ({"user_types": ["benign"]}, "user_types"),
+    ],
+)
+def test_malformed_overlay_is_a_config_error_naming_file_and_field(
+    tmp_path: Path, overlay: dict[str, object], field: str
+) -> None:
+    path = tmp_path / "broken-overlay.json"
+    path.write_text(json.dumps(overlay))
+    with pytest.raises(ConfigError) as caught:
+        load_taxonomy(path)
+    assert "broken-overlay.json" in str(caught.value)
+    assert field in str(caught.value)
+
+
+def test_quoted_classifier_flag_is_not_read_as_true() -> None:
+    with pytest.raises(ConfigError, match="classifier_label"):
+        build_taxonomy({"categories": [{**_cat("a"), "classifier_label": "false"}]})

@@ -134,7 +134,7 @@ class Taxonomy:
 def _tier(raw: Any, where: str) -> SeverityTier:
     if not isinstance(raw, Mapping) or not isinstance(raw.get("meaning"), str):
         raise ConfigError(f"{where}: needs a 'meaning' string")
-    return SeverityTier(meaning=raw["meaning"], examples=tuple(str(x) for x in raw.get("examples", ())))
+    return SeverityTier(meaning=raw["meaning"], examples=_strings(raw.get("examples"), f"{where}.examples"))
 
 
 def _strings(raw: Any, where: str) -> tuple[str, ...]:
@@ -145,11 +145,35 @@ def _strings(raw: Any, where: str) -> tuple[str, ...]:
     return tuple(raw)
 
 
-def _category(raw: Mapping[str, Any]) -> Category:
+def _text(raw: Mapping[str, Any], key: str, default: str, where: str) -> str:
+    value = raw.get(key, default)
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}.{key}: must be a string, not {type(value).__name__}")
+    return value
+
+
+def _text_map(raw: Any, where: str) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping) or not all(isinstance(v, str) for v in raw.values()):
+        raise ConfigError(f"{where}: must be an object of strings")
+    return {str(k): v for k, v in raw.items()}
+
+
+def _category(raw: Any) -> Category:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"taxonomy categories: each entry must be an object, not {str(raw)[:80]!r}")
     cid = raw.get("id")
     if not isinstance(cid, str) or not cid:
         raise ConfigError(f"taxonomy category without an id: {str(raw)[:80]}")
     where = f"category {cid!r}"
+    parent = raw.get("parent")
+    if parent is not None and not isinstance(parent, str):
+        raise ConfigError(f"{where}.parent: must be a category id or null")
+    label = raw.get("classifier_label", False)
+    if not isinstance(label, bool):
+        # bool("false") is True: a quoted flag would silently change what the assessor predicts.
+        raise ConfigError(f"{where}.classifier_label: must be true or false")
     severity_raw = raw.get("severity", {})
     if not isinstance(severity_raw, Mapping) or sorted(severity_raw) != ["0", "1", "2", "3"]:
         raise ConfigError(f"{where}: severity must define tiers 0, 1, 2 and 3")
@@ -158,18 +182,26 @@ def _category(raw: Mapping[str, Any]) -> Category:
         raise ConfigError(f"{where}: expected_behaviour must cover benign, vulnerable and malicious")
     return Category(
         id=cid,
-        parent=raw.get("parent"),
-        name=str(raw.get("name", cid)),
-        name_zh=str(raw.get("name_zh", "")),
-        classifier_label=bool(raw.get("classifier_label", False)),
-        description=str(raw.get("description", "")),
+        parent=parent,
+        name=_text(raw, "name", cid, where),
+        name_zh=_text(raw, "name_zh", "", where),
+        classifier_label=label,
+        description=_text(raw, "description", "", where),
         severity={int(k): _tier(v, f"{where} severity {k}") for k, v in severity_raw.items()},
-        expected_behaviour={str(k): str(v) for k, v in behaviour.items()},
+        expected_behaviour=_text_map(behaviour, f"{where}.expected_behaviour"),
         guidelines=_strings(raw.get("guidelines"), f"{where}.guidelines"),
         guidelines_zh=_strings(raw.get("guidelines_zh"), f"{where}.guidelines_zh"),
         hard_limits=_strings(raw.get("hard_limits"), f"{where}.hard_limits"),
         oyster=_strings(raw.get("oyster"), f"{where}.oyster"),
     )
+
+
+def _categories(raw: Any) -> list[Any]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise ConfigError(f"taxonomy categories: must be a list of category objects, not {type(raw).__name__}")
+    return raw
 
 
 def _merge(base: dict[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
@@ -178,9 +210,11 @@ def _merge(base: dict[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in overlay.items():
         if key not in ("categories", "name", "version"):
             merged[key] = value
-    by_id = {c["id"]: dict(c) for c in base.get("categories", [])}
-    for cat in overlay.get("categories", []):
-        cid = cat.get("id")
+    by_id = {c["id"]: dict(c) for c in _categories(base.get("categories"))}
+    for cat in _categories(overlay.get("categories")):
+        if not isinstance(cat, Mapping) or not isinstance(cat.get("id"), str) or not cat["id"]:
+            raise ConfigError(f"taxonomy categories: each entry needs a string 'id': {str(cat)[:80]}")
+        cid = cat["id"]
         if cid in by_id:
             by_id[cid].update(cat)
         else:
@@ -197,7 +231,7 @@ def build_taxonomy(data: Mapping[str, Any]) -> Taxonomy:
         ConfigError: If a field is missing, a parent is unknown, parents form a cycle, or an Oyster mapping
             points at an unknown id.
     """
-    cats = [_category(c) for c in data.get("categories", [])]
+    cats = [_category(c) for c in _categories(data.get("categories"))]
     by_id: dict[str, Category] = {}
     for cat in cats:
         if cat.id in by_id:
@@ -215,17 +249,19 @@ def build_taxonomy(data: Mapping[str, Any]) -> Taxonomy:
                 raise ConfigError(f"taxonomy: parent cycle through {parent!r}")
             seen.add(parent)
             parent = by_id[parent].parent
-    mapping = {str(k): str(v) for k, v in data.get("oyster_mapping", {}).items()}
+    mapping = _text_map(data.get("oyster_mapping"), "taxonomy oyster_mapping")
     for name, target in mapping.items():
         if target not in by_id:
             raise ConfigError(f"taxonomy: Oyster category {name!r} maps to unknown id {target!r}")
-    scale = data.get("severity_scale", {})
+    scale = _text_map(data.get("severity_scale"), "taxonomy severity_scale")
+    if any(k not in ("0", "1", "2", "3") for k in scale):
+        raise ConfigError(f"taxonomy severity_scale: keys must be the tiers '0' to '3', not {sorted(scale)}")
     return Taxonomy(
-        version=str(data.get("version", "0")),
-        name=str(data.get("name", "taxonomy")),
+        version=_text(data, "version", "0", "taxonomy"),
+        name=_text(data, "name", "taxonomy", "taxonomy"),
         categories=by_id,
-        severity_scale={int(k): str(v) for k, v in scale.items()},
-        user_types={str(k): str(v) for k, v in data.get("user_types", {}).items()},
+        severity_scale={int(k): v for k, v in scale.items()},
+        user_types=_text_map(data.get("user_types"), "taxonomy user_types"),
         global_guidelines=_strings(data.get("global_guidelines"), "global_guidelines"),
         oyster_mapping=mapping,
     )
@@ -249,9 +285,30 @@ def load_taxonomy(*overlays: str | Path) -> Taxonomy:
         The validated taxonomy.
 
     Raises:
-        ConfigError: If a file cannot be read or the result is invalid.
+        ConfigError: If a file cannot be read or the result is invalid; the message names the file whose
+            content (the base, or the overlay just applied) made it invalid.
     """
-    data = _read_json(resources.files("nacre.data").joinpath("taxonomy/base.json"))
+    base = resources.files("nacre.data").joinpath("taxonomy/base.json")
+    data = _read_json(base)
+    taxonomy = _validated(data, base)
     for overlay in overlays:
-        data = _merge(data, _read_json(Path(overlay)))
-    return build_taxonomy(data)
+        path = Path(overlay)
+        try:
+            data = _merge(data, _read_json(path))
+        except ConfigError as exc:
+            raise _in_file(exc, path) from None
+        # Each layer is validated as it is applied, so an error names the overlay that introduced it.
+        taxonomy = _validated(data, path)
+    return taxonomy
+
+
+def _in_file(exc: ConfigError, path: Path | Readable) -> ConfigError:
+    message = str(exc)
+    return exc if str(path) in message else ConfigError(f"taxonomy file {path}: {message}")
+
+
+def _validated(data: Mapping[str, Any], path: Path | Readable) -> Taxonomy:
+    try:
+        return build_taxonomy(data)
+    except ConfigError as exc:
+        raise _in_file(exc, path) from None
