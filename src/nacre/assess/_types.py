@@ -37,7 +37,8 @@ class RiskAssessment:
         scope: ``turn`` (the latest message alone) or ``conversation`` (the trajectory).
         harmful: Whether the message or conversation seeks or would enable harm.
         harm_probability: The probability behind ``harmful``.
-        category: The most likely hazard category id (``none`` if no hazard).
+        category: The most likely category id in ``categories`` (``none`` if no hazard), except that a harmful
+            assessment names its most likely hazard even where ``none`` scores higher.
         categories: Probability of each classifier category (including ``none``).
         severity: 0-3, the expected severity given the category.
         user_type: Posterior over ``benign``, ``vulnerable``, ``malicious``.
@@ -74,14 +75,20 @@ class RiskAssessment:
         return any(s.jailbreak for s in self.signals)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (probabilities rounded to 4 places)."""
+        """A JSON-ready dict (probabilities rounded to 4 places).
+
+        ``categories`` keeps the entries of 0.01 or more, and always the named ``category``, so the JSON never
+        names a category its distribution leaves out.
+        """
         return {
             "scope": self.scope,
             "harmful": self.harmful,
             "harm_probability": round(self.harm_probability, 4),
             "category": self.category,
             "categories": {
-                k: round(v, 4) for k, v in sorted(self.categories.items(), key=lambda kv: -kv[1]) if v >= 0.01
+                k: round(v, 4)
+                for k, v in sorted(self.categories.items(), key=lambda kv: -kv[1])
+                if v >= 0.01 or k == self.category
             },
             "severity": self.severity,
             "user_type": {k: round(v, 4) for k, v in self.user_type.items()},
