@@ -114,7 +114,9 @@ def _print(result: ConversationAssessment, assessor: Assessor, *, multi_turn: bo
     for i, field in enumerate(_FIELDS):
         table.add_row(field, *(column[i] for column in columns))
     console.print(table)
-    console.print(f"[dim]{result.conversation.rationale}[/]", highlight=False)
+    # The rationale describes the last column shown: a single message's table shows the turn alone, and the
+    # conversation's rationale (after the user-type prior) would quote numbers the table does not.
+    console.print(f"[dim]{escape(scopes[-1][1].rationale)}[/]", highlight=False)
     timing = ", ".join(f"{k} {v:.1f} ms" for k, v in result.timings_ms.items())
     console.print(f"[dim]{timing}[/]")
 
