@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,27 @@ def test_malformed_overlay_is_a_config_error_naming_file_and_field(
 def test_quoted_classifier_flag_is_not_read_as_true() -> None:
     with pytest.raises(ConfigError, match="classifier_label"):
         build_taxonomy({"categories": [{**_cat("a"), "classifier_label": "false"}]})
+
+
+def test_malicious_behaviour_always_offers_something() -> None:
+    # Constructive safety: the behaviour for a malicious user is never a bare refusal. The first clause applies
+    # unconditionally; a later clause that starts with where/if/when only covers some users.
+    offer = re.compile(r"\b(offer|point|suggest|propose|steer|encourage|redirect)", re.IGNORECASE)
+    for cat in load_taxonomy():
+        clauses = [c.strip() for c in cat.expected_behaviour["malicious"].split(";")]
+        unconditional = [c for i, c in enumerate(clauses) if i == 0 or not re.match(r"(where|if|when)\b", c, re.I)]
+        assert any(offer.search(c) for c in unconditional), cat.id
+
+
+def test_tier_examples_sit_in_the_tier_they_match() -> None:
+    tax = load_taxonomy()
+
+    def tier_of(category: str, fragment: str) -> int:
+        (tier,) = [k for k, t in tax[category].severity.items() if any(fragment in e for e in t.examples)]
+        return tier
+
+    # Potentially lethal stunts are tier 3 ('a high chance of death'), not tier 2 ('likely to injure').
+    assert tier_of("dangerous_activities", "blackout challenge") == 3
+    assert tier_of("dangerous_activities", "electricity pylon") == 3
+    # Hiding an affair is deception (tier 2), not the serious harm of tier 3.
+    assert tier_of("unethical_conduct", "cheat on my spouse") == 2
