@@ -177,3 +177,17 @@ def test_distress_dev_set_is_well_formed_and_keeps_its_distance(corpus: list[str
     assert score < 0.25, f"distress evaluation item {line!r} is too close to development item {item!r} ({score:.2f})"
     score, item, line = max_similarity(texts, corpus)
     assert score < 0.25, f"corpus line {line!r} is too close to development item {item!r} ({score:.2f})"
+
+
+def _bare(text: str) -> str:
+    return re.sub(r"[\W_]+", "", text.lower())
+
+
+def test_short_request_dev_set_is_well_formed_and_copies_no_corpus_line(corpus: list[str]) -> None:
+    rows = _jsonl("devsets", "short_dev.jsonl")
+    assert len({r["id"] for r in rows}) == len({r["text"] for r in rows}) == len(rows) == 320
+    assert all(r["harmful"] == (r["form"] == "harmful") for r in rows)
+    assert {r["form"] for r in rows} == {"bare", "topic", "lookalike", "harmful"}
+    seen = {_bare(line) for line in corpus}
+    copied = [r["text"] for r in rows if _bare(str(r["text"])) in seen]
+    assert not copied, f"short development requests copied from the corpus: {copied}"
