@@ -211,6 +211,9 @@ class Assessor:
         belief: dict[str, float] = dict(self.config.belief.prior)
         carried = 0.0
         own: list[float] = []
+        # The turn whose harm reaches the current one from beyond the window, with the reading that gave that harm.
+        best: int | None = None
+        riskiest: list[_Turn] = []
         out: list[RiskAssessment] = []
         for i in range(len(users)):
             signals = list(turns[i].norm.signals)
@@ -226,12 +229,19 @@ class Assessor:
                 # Inside the window the joint view reads an earlier turn together with this one, in context, and a
                 # carried value would only override that reading: on the development set it declined 14 more benign
                 # turns and caught no attack the window missed. Risk reaches further once its turn has left.
-                gone = range(0, i - self.config.window + 1)
-                carried = max((own[j] * self.config.carry ** (i - j) for j in gone), default=0.0)
+                # Every earlier turn's harm decays by the same factor per turn, so their order never changes: the
+                # riskiest so far stays ahead of all but the turn that has just left, and one comparison per turn
+                # keeps a long conversation linear (a maximum over every turn that has left was quadratic).
+                left = i - self.config.window
+                if left >= 0 and (best is None or self._carried(own, left, i) > self._carried(own, best, i)):
+                    best = left
+                carried = self._carried(own, best, i) if best is not None else 0.0
             joint = joint_scores.get(i)
             if joint is not None:
-                out.append(self._conversation_level(turns[i], joint, belief, carried, signals))
+                source = riskiest[best] if best is not None and self.config.carry_scope == "beyond_window" else None
+                out.append(self._conversation_level(turns[i], joint, belief, carried, signals, carried_from=source))
             own.append(max(turns[i].scores.harm, joint.scores.harm if joint is not None else 0.0))
+            riskiest.append(joint if joint is not None and joint.scores.harm > turns[i].scores.harm else turns[i])
             if self.config.carry_scope == "all":
                 # The turn's conversation-level reading (its own, or what reached it), decayed, reaches the next.
                 carried = max(own[-1], carried) * self.config.carry
@@ -247,15 +257,49 @@ class Assessor:
 
     @staticmethod
     def _replies(conversation: Conversation) -> list[str | None]:
+        """What the assistant said after each user message, up to the next one (``None`` where it said nothing).
+
+        Every assistant message before the next user message counts, not only the first: a reply that calls a tool
+        first has its answer (or refusal) in a later message. Refusal parts count too, since they are what a refusal
+        check and an "expand step 3" look for.
+        """
         replies: list[str | None] = []
-        for turn in conversation.turns:
-            replies.append(turn.assistant.text if turn.assistant is not None else None)
+        said: list[str] | None = None
+        for message in conversation:
+            if message.role == "user":
+                if replies:
+                    replies[-1] = "\n".join(said) if said is not None else None
+                replies.append(None)
+                said = None
+            elif message.role == "assistant" and replies:
+                said = said if said is not None else []
+                if isinstance(message.content, tuple):
+                    said += [p.text for p in message.content if p.text]
+                elif message.content:
+                    said.append(message.content)
+        if replies:
+            replies[-1] = "\n".join(said) if said is not None else None
         return replies
 
+    def _carried(self, own: Sequence[float], j: int, i: int) -> float:
+        """What turn ``j``'s harm still weighs at turn ``i``."""
+        return own[j] * self.config.carry ** (i - j)
+
     def _conversation_level(
-        self, turn: _Turn, joint: _Turn, belief: Mapping[str, float], carried: float, signals: list[Signal]
+        self,
+        turn: _Turn,
+        joint: _Turn,
+        belief: Mapping[str, float],
+        carried: float,
+        signals: list[Signal],
+        *,
+        carried_from: _Turn | None = None,
     ) -> RiskAssessment:
         source = joint if joint.scores.harm > turn.scores.harm else turn
+        if carried_from is not None and carried > source.scores.harm and carried >= self.threshold:
+            # The verdict comes from an earlier turn, so that turn's reading names the hazard: the current turn's own
+            # category distribution (read as harmless) would otherwise name whatever hazard it scored highest.
+            source = carried_from
         harm = max(turn.scores.harm, joint.scores.harm, carried)
         assessment = self._from_scores(source.scores, turn.norm, "conversation", signals, harm=harm)
         user_type: dict[UserType, float] = {t: float(belief[t]) for t in USER_TYPES}
