@@ -193,3 +193,27 @@ def test_batch_lines_that_look_like_markup_or_hold_no_user_text_are_skipped(tmp_
     failed = nacre("assess", "--input", str(bad_only), "--output", str(tmp_path / "o.jsonl"))
     errors = [line for line in failed.stderr.splitlines() if line.startswith("error: ")]
     assert failed.returncode == 1 and len(errors) == 1 and "none of the input's lines" in errors[0]
+
+
+def test_batch_asks_the_llm_tier_as_a_single_message_does(tmp_path: Path) -> None:
+    # A message the shipped classifier is unsure about, so that the LLM tier is asked.
+    text = "Go deeper on step 2."
+    single = nacre("assess", text, "--json", "--llm", "mock/json")
+    assert single.returncode == 0, single.stderr
+    expected = json.loads(single.stdout)["conversation"]
+    assert expected["tier"] == "llm"
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text(
+        json.dumps({"prompt": text}) + "\n" + json.dumps({"messages": [{"role": "user", "content": text}]}) + "\n"
+    )
+    result = nacre("assess", "--input", str(src), "--output", str(out), "--llm", "mock/json")
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    for record in records:
+        got = record["assessment"]
+        assert (got["tier"], got["harm_probability"], got["harmful"]) == (
+            expected["tier"],
+            expected["harm_probability"],
+            expected["harmful"],
+        )
+    assert records[1]["turns"][-1]["tier"] == "llm"
