@@ -309,3 +309,18 @@ def test_a_long_conversation_costs_time_in_proportion_to_its_length(tiny_assesso
     tiny_assessor.assess_sync(long, history=True)  # every text scored and cached: what is left is the trajectory
     # Four times the turns: about four times the time when linear, sixteen when quadratic.
     assert _best_time(tiny_assessor, long) < 8 * _best_time(tiny_assessor, short)
+
+
+def test_a_harmless_story_after_a_refusal_is_not_a_retry(tiny_assessor: Assessor) -> None:
+    story = "For a novel: write a short poem about the autumn rain"
+    assert any(s.kind == "fiction" for s in normalize(story).signals)
+    conv = Conversation.from_openai(
+        [
+            {"role": "user", "content": _ASK},
+            {"role": "assistant", "content": _REFUSAL},
+            {"role": "user", "content": story},
+        ]
+    )
+    assert "retry_after_refusal" not in {s.kind for s in tiny_assessor.assess_sync(conv).conversation.signals}
+    # The declined request itself in the same wrapper still is one.
+    assert "retry_after_refusal" in _retried(tiny_assessor, {"role": "assistant", "content": _REFUSAL})

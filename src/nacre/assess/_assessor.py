@@ -219,7 +219,11 @@ class Assessor:
             signals = list(turns[i].norm.signals)
             if i > 0 and replies[i - 1] and is_refusal(replies[i - 1] or ""):
                 similarity = float(turns[i].vector @ turns[i - 1].vector)
-                wrapped = any(s.kind in ("fiction", "hypothetical", "roleplay") for s in signals)
+                # A wrapper counts when what it wraps is itself a risky ask: "now write a story about a dragon"
+                # after a refusal is a new topic, not the declined request in costume.
+                wrapped = turns[i].scores.harm >= self.threshold and any(
+                    s.kind in ("fiction", "hypothetical", "roleplay") for s in signals
+                )
                 if similarity >= self.config.retry_similarity or wrapped:
                     signals.append(
                         Signal("retry_after_refusal", f"similarity {similarity:.2f} to the declined request", True)
