@@ -141,13 +141,16 @@ class Assessor:
             turns.append(_Turn(n, s, s.vector))
         return turns
 
-    def _readings(self, conversation: Conversation, *, history: bool) -> _Readings | None:
+    def _readings(self, conversation: Conversation) -> _Readings | None:
         """What to score, or ``None`` when no user turn has any text."""
         users = [m.text for m in conversation if m.role == "user"]
         if not any(u.strip() for u in users):
             return None
         replies = self._replies(conversation)
-        indices = list(range(len(users))) if history else [len(users) - 1]
+        # Every turn's joint view, even when only the last turn's assessment is asked for: an earlier turn's risk
+        # reaches the last one through the carry, and that risk includes its joint reading. Reading only the last
+        # joint view made the verdict depend on ``history`` (0.32 without it, 0.40 and harmful with it).
+        indices = list(range(len(users)))
         joints = [joint_view(users, replies, i, self.config.window) for i in indices]
         return _Readings(users, replies, indices, joints)
 
@@ -171,7 +174,7 @@ class Assessor:
         Returns:
             The turn, conversation and (optionally) per-turn assessments.
         """
-        readings = self._readings(conversation, history=history)
+        readings = self._readings(conversation)
         if readings is None or self._all_cached(readings):
             # Only bookkeeping is left, cheaper than the thread hop (which queues behind other requests' work).
             result = self._assess_readings(readings, history=history)
@@ -195,7 +198,7 @@ class Assessor:
 
     def assess_sync(self, conversation: Conversation, *, history: bool = False) -> ConversationAssessment:
         """Tiers 1-2 without an event loop (for batch jobs and benchmarks)."""
-        return self._assess_readings(self._readings(conversation, history=history), history=history)
+        return self._assess_readings(self._readings(conversation), history=history)
 
     def _assess_readings(self, readings: _Readings | None, *, history: bool) -> ConversationAssessment:
         start = time.perf_counter()
