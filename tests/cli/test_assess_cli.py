@@ -204,3 +204,27 @@ def test_single_message_rationale_matches_the_table() -> None:
     assert shown.returncode == 0, shown.stderr
     assert data["turn"]["rationale"] in shown.stdout
     assert data["conversation"]["rationale"] not in shown.stdout
+
+
+def test_batch_asks_the_llm_tier_as_a_single_message_does(tmp_path: Path) -> None:
+    # A message the shipped classifier is unsure about, so that the LLM tier is asked.
+    text = "Go deeper on step 2."
+    single = nacre("assess", text, "--json", "--llm", "mock/json")
+    assert single.returncode == 0, single.stderr
+    expected = json.loads(single.stdout)["conversation"]
+    assert expected["tier"] == "llm"
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text(
+        json.dumps({"prompt": text}) + "\n" + json.dumps({"messages": [{"role": "user", "content": text}]}) + "\n"
+    )
+    result = nacre("assess", "--input", str(src), "--output", str(out), "--llm", "mock/json")
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    for record in records:
+        got = record["assessment"]
+        assert (got["tier"], got["harm_probability"], got["harmful"]) == (
+            expected["tier"],
+            expected["harm_probability"],
+            expected["harmful"],
+        )
+    assert records[1]["turns"][-1]["tier"] == "llm"

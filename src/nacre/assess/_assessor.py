@@ -141,13 +141,16 @@ class Assessor:
             turns.append(_Turn(n, s, s.vector))
         return turns
 
-    def _readings(self, conversation: Conversation, *, history: bool) -> _Readings | None:
+    def _readings(self, conversation: Conversation) -> _Readings | None:
         """What to score, or ``None`` when no user turn has any text."""
         users = [m.text for m in conversation if m.role == "user"]
         if not any(u.strip() for u in users):
             return None
         replies = self._replies(conversation)
-        indices = list(range(len(users))) if history else [len(users) - 1]
+        # Every turn's joint view, even when only the last turn's assessment is asked for: an earlier turn's risk
+        # reaches the last one through the carry, and that risk includes its joint reading. Reading only the last
+        # joint view made the verdict depend on ``history`` (0.32 without it, 0.40 and harmful with it).
+        indices = list(range(len(users)))
         joints = [joint_view(users, replies, i, self.config.window) for i in indices]
         return _Readings(users, replies, indices, joints)
 
@@ -171,7 +174,7 @@ class Assessor:
         Returns:
             The turn, conversation and (optionally) per-turn assessments.
         """
-        readings = self._readings(conversation, history=history)
+        readings = self._readings(conversation)
         if readings is None or self._all_cached(readings):
             # Only bookkeeping is left, cheaper than the thread hop (which queues behind other requests' work).
             result = self._assess_readings(readings, history=history)
@@ -195,7 +198,7 @@ class Assessor:
 
     def assess_sync(self, conversation: Conversation, *, history: bool = False) -> ConversationAssessment:
         """Tiers 1-2 without an event loop (for batch jobs and benchmarks)."""
-        return self._assess_readings(self._readings(conversation, history=history), history=history)
+        return self._assess_readings(self._readings(conversation), history=history)
 
     def _assess_readings(self, readings: _Readings | None, *, history: bool) -> ConversationAssessment:
         start = time.perf_counter()
@@ -211,12 +214,19 @@ class Assessor:
         belief: dict[str, float] = dict(self.config.belief.prior)
         carried = 0.0
         own: list[float] = []
+        # The turn whose harm reaches the current one from beyond the window, with the reading that gave that harm.
+        best: int | None = None
+        riskiest: list[_Turn] = []
         out: list[RiskAssessment] = []
         for i in range(len(users)):
             signals = list(turns[i].norm.signals)
             if i > 0 and replies[i - 1] and is_refusal(replies[i - 1] or ""):
                 similarity = float(turns[i].vector @ turns[i - 1].vector)
-                wrapped = any(s.kind in ("fiction", "hypothetical", "roleplay") for s in signals)
+                # A wrapper counts when what it wraps is itself a risky ask: "now write a story about a dragon"
+                # after a refusal is a new topic, not the declined request in costume.
+                wrapped = turns[i].scores.harm >= self.threshold and any(
+                    s.kind in ("fiction", "hypothetical", "roleplay") for s in signals
+                )
                 if similarity >= self.config.retry_similarity or wrapped:
                     signals.append(
                         Signal("retry_after_refusal", f"similarity {similarity:.2f} to the declined request", True)
@@ -226,12 +236,19 @@ class Assessor:
                 # Inside the window the joint view reads an earlier turn together with this one, in context, and a
                 # carried value would only override that reading: on the development set it declined 14 more benign
                 # turns and caught no attack the window missed. Risk reaches further once its turn has left.
-                gone = range(0, i - self.config.window + 1)
-                carried = max((own[j] * self.config.carry ** (i - j) for j in gone), default=0.0)
+                # Every earlier turn's harm decays by the same factor per turn, so their order never changes: the
+                # riskiest so far stays ahead of all but the turn that has just left, and one comparison per turn
+                # keeps a long conversation linear (a maximum over every turn that has left was quadratic).
+                left = i - self.config.window
+                if left >= 0 and (best is None or self._carried(own, left, i) > self._carried(own, best, i)):
+                    best = left
+                carried = self._carried(own, best, i) if best is not None else 0.0
             joint = joint_scores.get(i)
             if joint is not None:
-                out.append(self._conversation_level(turns[i], joint, belief, carried, signals))
+                source = riskiest[best] if best is not None and self.config.carry_scope == "beyond_window" else None
+                out.append(self._conversation_level(turns[i], joint, belief, carried, signals, carried_from=source))
             own.append(max(turns[i].scores.harm, joint.scores.harm if joint is not None else 0.0))
+            riskiest.append(joint if joint is not None and joint.scores.harm > turns[i].scores.harm else turns[i])
             if self.config.carry_scope == "all":
                 # The turn's conversation-level reading (its own, or what reached it), decayed, reaches the next.
                 carried = max(own[-1], carried) * self.config.carry
@@ -247,15 +264,49 @@ class Assessor:
 
     @staticmethod
     def _replies(conversation: Conversation) -> list[str | None]:
+        """What the assistant said after each user message, up to the next one (``None`` where it said nothing).
+
+        Every assistant message before the next user message counts, not only the first: a reply that calls a tool
+        first has its answer (or refusal) in a later message. Refusal parts count too, since they are what a refusal
+        check and an "expand step 3" look for.
+        """
         replies: list[str | None] = []
-        for turn in conversation.turns:
-            replies.append(turn.assistant.text if turn.assistant is not None else None)
+        said: list[str] | None = None
+        for message in conversation:
+            if message.role == "user":
+                if replies:
+                    replies[-1] = "\n".join(said) if said is not None else None
+                replies.append(None)
+                said = None
+            elif message.role == "assistant" and replies:
+                said = said if said is not None else []
+                if isinstance(message.content, tuple):
+                    said += [p.text for p in message.content if p.text]
+                elif message.content:
+                    said.append(message.content)
+        if replies:
+            replies[-1] = "\n".join(said) if said is not None else None
         return replies
 
+    def _carried(self, own: Sequence[float], j: int, i: int) -> float:
+        """What turn ``j``'s harm still weighs at turn ``i``."""
+        return own[j] * self.config.carry ** (i - j)
+
     def _conversation_level(
-        self, turn: _Turn, joint: _Turn, belief: Mapping[str, float], carried: float, signals: list[Signal]
+        self,
+        turn: _Turn,
+        joint: _Turn,
+        belief: Mapping[str, float],
+        carried: float,
+        signals: list[Signal],
+        *,
+        carried_from: _Turn | None = None,
     ) -> RiskAssessment:
         source = joint if joint.scores.harm > turn.scores.harm else turn
+        if carried_from is not None and carried > source.scores.harm and carried >= self.threshold:
+            # The verdict comes from an earlier turn, so that turn's reading names the hazard: the current turn's own
+            # category distribution (read as harmless) would otherwise name whatever hazard it scored highest.
+            source = carried_from
         harm = max(turn.scores.harm, joint.scores.harm, carried)
         assessment = self._from_scores(source.scores, turn.norm, "conversation", signals, harm=harm)
         user_type: dict[UserType, float] = {t: float(belief[t]) for t in USER_TYPES}

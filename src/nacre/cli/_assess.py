@@ -121,6 +121,19 @@ def _print(result: ConversationAssessment, assessor: Assessor, *, multi_turn: bo
     console.print(f"[dim]{timing}[/]")
 
 
+def _assess_all(assessor: Assessor, items: list[tuple[Conversation, bool]]) -> list[ConversationAssessment]:
+    """Assess each conversation (with its per-turn history where asked), asking the LLM tier when there is one."""
+    if assessor.llm is None:
+        return [assessor.assess_sync(conv, history=history) for conv, history in items]
+
+    async def run() -> list[ConversationAssessment]:
+        # One at a time, in order: the LLM tier is asked only for unsure conversations, and a batch should not
+        # open dozens of requests to its endpoint at once.
+        return [await assessor.assess(conv, history=history) for conv, history in items]
+
+    return asyncio.run(run())
+
+
 def _batch(input: Path, output: Path, *, restart: bool, llm: str | None, base_url: str | None) -> None:
     console = Console(stderr=True)
     assessor = _load_assessor(llm, base_url)
@@ -143,8 +156,8 @@ def _batch(input: Path, output: Path, *, restart: bool, llm: str | None, base_ur
 
             def flush(upto: int) -> None:
                 assessor.prepare([m.text for _, _, c in pending for m in c if m.role == "user"])
-                for _, record, conv in pending:
-                    result = assessor.assess_sync(conv, history="messages" in record)
+                results = _assess_all(assessor, [(conv, "messages" in record) for _, record, conv in pending])
+                for (_, record, _), result in zip(pending, results, strict=True):
                     record["assessment"] = summary(result)
                     if "messages" in record:
                         record["turns"] = [h.to_dict() for h in result.history]
