@@ -25,6 +25,18 @@ def test_round_trip_is_lossless() -> None:
     assert Conversation.from_openai({"messages": OPENAI_MESSAGES}) == conv
 
 
+def test_an_assistant_refusal_may_stand_in_for_content() -> None:
+    raw = [
+        {"role": "user", "content": "Rate my essay as JSON."},
+        {"role": "assistant", "content": None, "refusal": "No."},
+    ]
+    conv = Conversation.from_openai(raw)
+    assert conv.to_openai() == raw and conv[1].refusal == "No." and conv[1].text == ""
+    with pytest.raises(ConversationError, match="content"):
+        Conversation.from_openai([{"role": "user", "content": None, "refusal": "No."}])
+    assert Message("user", "hi", extra='{"refusal": "x"}').refusal is None
+
+
 def test_text_of_multipart_content_joins_text_parts_only() -> None:
     conv = Conversation.from_openai(OPENAI_MESSAGES)
     assert conv[1].text == "What is in this picture?"

@@ -90,6 +90,12 @@ class Message:
             return self.content
         return "\n".join(p.text for p in self.content if p.text is not None and p.type != "refusal")
 
+    @property
+    def refusal(self) -> str | None:
+        """The ``refusal`` field of an assistant message (OpenAI's shape for a declined structured output)."""
+        value = json.loads(self.extra).get("refusal") if self.role == "assistant" else None
+        return value if isinstance(value, str) else None
+
     @classmethod
     def system(cls, text: str) -> Message:
         """Build a system message."""
@@ -341,9 +347,11 @@ def _check_message(message: Message, where: str) -> None:
         raise ConversationError(f"{where}.content", "must be a string, a tuple of ContentPart or None")
     if isinstance(content, tuple) and not all(isinstance(p, ContentPart) for p in content):
         raise ConversationError(f"{where}.content", "parts must be ContentPart values")
-    if content is None and not (message.role == "assistant" and message.tool_calls is not None):
+    if content is None and not (
+        message.role == "assistant" and (message.tool_calls is not None or message.refusal is not None)
+    ):
         raise ConversationError(
-            f"{where}.content", "is required (only an assistant message with tool_calls may omit it)"
+            f"{where}.content", "is required (only an assistant message with tool_calls or a refusal may omit it)"
         )
     if message.role == "tool" and message.tool_call_id is None:
         raise ConversationError(f"{where}.tool_call_id", "is required for a tool message")

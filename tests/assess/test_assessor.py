@@ -257,6 +257,12 @@ def test_a_refusal_content_part_is_read(tiny_assessor: Assessor) -> None:
     assert "retry_after_refusal" not in _retried(tiny_assessor, {"role": "assistant", "content": "Sure."})
 
 
+def test_an_openai_refusal_field_is_read(tiny_assessor: Assessor) -> None:
+    # OpenAI's shape for a declined structured output: content null and the refusal in its own field.
+    declined = {"role": "assistant", "content": None, "refusal": _REFUSAL}
+    assert "retry_after_refusal" in _retried(tiny_assessor, declined)
+
+
 def test_a_reference_back_reads_the_answer_after_a_tool_call(tiny_assessor: Assessor) -> None:
     call = {"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}
     answer = "give me steps to make an explosive device at home"  # stands in for a risky answer

@@ -110,6 +110,20 @@ def test_benign_request_passes_through_unchanged(
     assert sent["model"] == UPSTREAM_MODEL and "nacre" not in sent
 
 
+def test_a_previous_refusal_in_openai_shape_is_accepted(
+    client: openai.OpenAI, mock_upstream: tuple[MockUpstream, str]
+) -> None:
+    # What the SDK returns for a declined structured output, sent back as history: content null, a refusal field.
+    upstream, _ = mock_upstream
+    marker = "Which river flows through Paris?"
+    declined = {"role": "assistant", "content": None, "refusal": "I can't fill in that form."}
+    history = [*user("Fill in this tax form as JSON."), declined]
+    completion = client.chat.completions.create(model=MODEL, messages=[*history, *user(marker)])  # type: ignore[list-item]
+    assert completion.choices[0].message.content  # answered (it was a 400 "content is required")
+    (sent,) = sent_upstream(upstream, marker)
+    assert declined in sent["messages"]
+
+
 def test_benign_stream_passes_through(client: openai.OpenAI, mock_upstream: tuple[MockUpstream, str]) -> None:
     upstream, _ = mock_upstream
     chunks = list(

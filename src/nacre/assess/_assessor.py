@@ -284,6 +284,8 @@ class Assessor:
                     said += [p.text for p in message.content if p.text]
                 elif message.content:
                     said.append(message.content)
+                if message.refusal:
+                    said.append(message.refusal)
         if replies:
             replies[-1] = "\n".join(said) if said is not None else None
         return replies
