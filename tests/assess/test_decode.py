@@ -281,7 +281,7 @@ def test_characters_split_between_table_rules_are_joined() -> None:
 
 
 # Separator-dense text (a model's Markdown table rules, ASCII art) once made the split-character pattern backtrack
-# exponentially, and the guard hung assessing its own reply. A subprocess with a deadline turns a hang into a failure.
+# exponentially, and the guard hung assessing its own reply; a long run of spaces made the segment splitter quadratic. A subprocess with a deadline turns a hang into a failure.
 _PATHOLOGICAL = [
     "-," * 40 + "ab",
     "|-编-|" + "-，-|" * 60 + "-；|" * 30,
@@ -290,6 +290,9 @@ _PATHOLOGICAL = [
     "| - | - | - |\n" * 400,
     ". . . . , , , ," * 500,
     "x" + " -" * 5000 + " x",
+    # A long whitespace run: the segment splitter of long texts rescanned it from every position inside it.
+    "x" + " " * 30_000 + "x",
+    "问" + "\u3000" * 20_000,
 ]
 
 

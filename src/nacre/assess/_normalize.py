@@ -134,7 +134,9 @@ def wrapper_signals(text: str) -> list[Signal]:
     return out
 
 
-_SEGMENT_SPLIT = re.compile(r"(?<=[.?!。？！\n])\s*|\s*(?=\b\d{1,3}[.)]\s)")
+# The second branch starts only where a whitespace run starts: tried inside a run it could only fail (or split off
+# an empty piece) and rescanned the rest of the run at every position, quadratic in the run's length.
+_SEGMENT_SPLIT = re.compile(r"(?<=[.?!。？！\n])\s*|(?<!\s)\s*(?=\b\d{1,3}[.)]\s)")
 
 # Used only to rank segments of very long messages for classification, never to decide anything.
 _RANK_TERMS = re.compile(
