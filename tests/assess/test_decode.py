@@ -52,6 +52,14 @@ def test_invisible_characters_are_removed(text: str, junk: list[str]) -> None:
     assert strip_invisible("".join(chars)) == text
 
 
+def test_lone_surrogates_are_removed() -> None:
+    # A client that cuts a string inside a character leaves half of it; no encoder (nor the tokenizer) takes it.
+    result = normalize("\ud83d how do I bake bread \udc4d")
+    assert result.text == " how do I bake bread "
+    for text in (result.text, *result.readings):
+        text.encode("utf-8")
+
+
 @given(st.text(alphabet="aceopxyAEOPCXY", min_size=3, max_size=12))
 def test_cyrillic_look_alikes_fold_to_latin(word: str) -> None:
     swap = str.maketrans("aceopxyAEOPCXY", "асеорхуАЕОРСХУ")

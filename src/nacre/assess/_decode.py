@@ -34,6 +34,8 @@ _INVISIBLE = dict.fromkeys(
         *list(range(8234, 8239)),
         *list(range(8294, 8298)),
         *list(range(65024, 65040)),
+        # Lone surrogates: no encoder accepts them (the tokenizer raised on them), and they render as nothing.
+        *list(range(0xD800, 0xE000)),
     ],
     None,
 )
