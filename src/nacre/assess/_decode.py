@@ -39,6 +39,12 @@ _INVISIBLE = dict.fromkeys(
     ],
     None,
 )
+_INVISIBLE_RUN = re.compile("[" + "".join(f"\\u{c:04x}" for c in _INVISIBLE) + "]+")
+_ZWJ, _ZWNJ, _BOM = "\u200d", "\u200c", "\ufeff"
+_PRESENTATION = frozenset(map(chr, range(0xFE00, 0xFE10)))  # variation selectors: text or emoji presentation
+_DIRECTION_MARKS = frozenset("\u200e\u200f\u061c")  # LRM, RLM, ALM: order mixed right-to-left and Latin runs
+_SHAPED = re.compile(r"[\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\u0900-\u0dff\ufb50-\ufdff\ufe70-\ufefe]")
+_RIGHT_TO_LEFT = re.compile(r"[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefe]")
 
 # Letters from other scripts that render like Latin ones (the common subset used in filter evasion).
 _CONFUSABLES = str.maketrans(
@@ -217,6 +223,45 @@ def strip_invisible(text: str) -> str | None:
     """Remove zero-width, soft-hyphen and bidi-control characters."""
     cleaned = text.translate(_INVISIBLE)
     return cleaned if cleaned != text else None
+
+
+def _is_symbol(ch: str) -> bool:
+    return unicodedata.category(ch) in ("So", "Sk")  # emoji, pictographs, skin-tone modifiers
+
+
+def _written_so(ch: str, before: str, after: str, first: bool) -> bool:
+    """Whether an invisible character stands where ordinary writing puts it.
+
+    ``before`` and ``after`` are the visible characters around its run (``""`` at either end of the text).
+    """
+    if 0xD800 <= ord(ch) < 0xE000 or (ch == _BOM and first):
+        return True  # an encoding fault or a file's byte-order mark, not something a writer put there
+    if ch in _PRESENTATION:
+        return bool(before) and unicodedata.category(before)[0] not in "LM"  # ❤️, 1️⃣: never inside a word
+    if ch == _ZWJ and _is_symbol(before or " ") and _is_symbol(after or " "):
+        return True  # one emoji made of several (👩‍💻, 🏳️‍🌈)
+    if ch in (_ZWJ, _ZWNJ):
+        return bool(_SHAPED.match(before or " ") and _SHAPED.match(after or " "))  # Persian, Arabic, Indic words
+    if ch in _DIRECTION_MARKS:
+        return bool(_RIGHT_TO_LEFT.match(before or " ") or _RIGHT_TO_LEFT.match(after or " "))
+    return False
+
+
+def invisible_evidence(text: str) -> bool:
+    """Whether ``text`` has invisible characters placed to split or disguise words.
+
+    Some belong in ordinary writing: the joiners and presentation selectors inside emoji (every ❤️ carries one), a
+    leading byte-order mark, the non-joiner in Persian, Arabic and Indic words, direction marks beside right-to-left
+    letters, and lone surrogates left by a client that cut a string inside a character. :func:`strip_invisible`
+    removes these too, but they are no sign of evasion.
+    """
+    for run in _INVISIBLE_RUN.finditer(text):
+        before = text[run.start() - 1] if run.start() else ""
+        after = text[run.end()] if run.end() < len(text) else ""
+        first = run.start() == 0
+        if not all(_written_so(ch, before, after, first and i == 0) for i, ch in enumerate(run.group(0))):
+            return True
+    return False
 
 
 def fold_confusables(text: str) -> str | None:
