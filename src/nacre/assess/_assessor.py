@@ -181,11 +181,12 @@ class Assessor:
         if self.llm is None or not low <= result.conversation.harm_probability <= high:
             return result
         start = time.perf_counter()
-        verdict = await self.llm.judge(conversation)
-        if verdict is None:
-            return result
-        merged = self._merge_llm(result.conversation, verdict)
+        verdict = await self.llm.consult(conversation)
         timings = {**result.timings_ms, "llm": (time.perf_counter() - start) * 1000}
+        if isinstance(verdict, str):
+            merged = self._without_llm(result.conversation, verdict)
+        else:
+            merged = self._merge_llm(result.conversation, verdict)
         hist = (*result.history[:-1], merged) if result.history else ()
         return replace(result, conversation=merged, history=hist, timings_ms=timings)
 
@@ -331,6 +332,12 @@ class Assessor:
                 f"llm: {verdict.rationale}"
             ),
         )
+
+    def _without_llm(self, base: RiskAssessment, reason: str) -> RiskAssessment:
+        """Tier 2's assessment, noting why the LLM tier, though asked, did not decide."""
+        signals = (*base.signals, Signal("llm_unavailable", reason, jailbreak=False))
+        rationale = self._rationale(base.harm_probability, base.category, base.severity, base.user_type, signals)
+        return replace(base, signals=signals, rationale=rationale)
 
     def _empty(self) -> RiskAssessment:
         return RiskAssessment(
