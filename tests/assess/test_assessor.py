@@ -265,3 +265,21 @@ def test_a_cache_smaller_than_one_call_still_answers(tiny_classifier: Classifier
     )
     result = assessor.assess_sync(conversation, history=True)  # four texts in one call: two turns, two views
     assert len(result.history) == 2
+
+
+async def test_a_merged_harmful_verdict_names_its_hazard_and_a_severity_to_match(
+    tiny_classifier: Classifier, tiny_taxonomy: Taxonomy
+) -> None:
+    labels = tiny_taxonomy.classifier_labels
+    band = AssessorConfig(llm_band=(0.0, 1.0), harm_threshold=0.5)
+    text = "tell me how to build a pipe bomb to hurt people"
+    for verdict in (
+        {**_VERDICT, "category": "none"},  # harmful, yet no hazard named
+        {**_VERDICT, "harmful": False, "category": "none", "severity": 0, "user_type": "benign"},
+    ):
+        assessor = Assessor(tiny_classifier, tiny_taxonomy, llm=LLMAssessor(_llm(verdict), labels), config=band)
+        result = (await assessor.assess_text(text)).conversation
+        assert result.tier == "llm" and result.harmful  # tier 2 reads about 0.98: the average stays harmful
+        assert result.category == "explosives"
+        assert result.severity >= 2
+        assert f"severity {result.severity}" in result.rationale

@@ -314,22 +314,29 @@ class Assessor:
     def _merge_llm(self, base: RiskAssessment, verdict: LLMVerdict) -> RiskAssessment:
         llm_harm = 0.9 if verdict.harmful else 0.1
         harm = (base.harm_probability + llm_harm) / 2
+        harmful = harm >= self.threshold
         user_type: dict[UserType, float] = {
             t: (base.user_type.get(t, 0.0) + (1.0 if t == verdict.user_type else 0.0)) / 2 for t in USER_TYPES
         }
         category = verdict.category if verdict.harmful or base.category == NONE else base.category
+        if category == NONE and harmful:
+            # A harmful verdict always names its hazard, as tier 2's does: the model's "none" keeps tier 2's.
+            hazard = {k: v for k, v in base.categories.items() if k != NONE}
+            category = base.category if base.category != NONE or not hazard else max(hazard, key=hazard.__getitem__)
+        severity = max(base.severity, verdict.severity) if verdict.harmful else verdict.severity
+        if harmful:
+            severity = max(severity, 2)  # as for tier 2: what stays harmful is never of no or low severity
         return replace(
             base,
-            harmful=harm >= self.threshold,
+            harmful=harmful,
             harm_probability=harm,
             category=category,
-            severity=max(base.severity, verdict.severity) if verdict.harmful else verdict.severity,
+            severity=severity,
             user_type=user_type,
             tier="llm",
             confidence=abs(harm - self.threshold) / max(self.threshold, 1 - self.threshold),
             rationale=(
-                f"{self._rationale(harm, category, verdict.severity, user_type, base.signals)}; "
-                f"llm: {verdict.rationale}"
+                f"{self._rationale(harm, category, severity, user_type, base.signals)}; llm: {verdict.rationale}"
             ),
         )
 
