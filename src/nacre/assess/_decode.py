@@ -283,6 +283,37 @@ def _fold_word(word: str) -> str:
     return word
 
 
+# Numbers with a unit, an ordinal or a time (3am, 4th, 5kg, 1080p), dimensions (4x4) and hex literals (0x1F).
+_MEASURE = re.compile(
+    r"\d+(?:st|nd|rd|th|am|pm|s|k|m|g|kg|mg|ml|l|mm|cm|km|gb|mb|kb|tb|px|p|hz|khz|mhz|ghz|fps|mph|kph|ft|in|lb|lbs|"
+    r"oz|hr|hrs|h|min|yo|w|kw|v|mah)|\d+[xX]\d+|0[xX][0-9A-Fa-f]+",
+    re.IGNORECASE,
+)
+_NAME_NUMBER = re.compile(r"[A-Za-z]+\d+")  # mp3, ipv4, python3, win10, sha256; also th3, drug5
+_HEX_GROUP = re.compile(r"[0-9A-Fa-f]{8,}|[0-9A-Fa-f]{4,}(?=-[0-9A-Fa-f])|(?<=[0-9A-Fa-f]-)[0-9A-Fa-f]{4,}")
+
+
+def _technical(match: re.Match[str]) -> bool:
+    """A token that is a measure, a name with a version number, or part of a hash or UUID, not leetspeak."""
+    token = match.group(0)
+    if _MEASURE.fullmatch(token):
+        return True
+    if _NAME_NUMBER.fullmatch(token):
+        word = token.translate(_LEET).lower()
+        return not (word in _COMMON or (word.endswith("s") and word[:-1] in _COMMON))
+    return _HEX_GROUP.fullmatch(match.string, match.start(), match.end()) is not None
+
+
+def leet_evidence(text: str) -> bool:
+    """Whether ``text`` shows leetspeak as a sign of evasion.
+
+    Stricter than :func:`unleet`, whose readings the heads were trained on: a closing "!" is punctuation, and
+    measures (``3am``, ``4x4``, ``0x1F``), names with a number (``mp3``, ``ipv4``, ``python3``) and the groups of
+    a hash or UUID are what they look like.
+    """
+    return _unleet(text, closing_bang=False, technical=False) is not None
+
+
 def unleet(text: str, *, closing_bang: bool = True) -> str | None:
     """Undo leetspeak in tokens that mix letters with digits or symbols (``b0mb`` -> ``bomb``).
 
@@ -290,8 +321,12 @@ def unleet(text: str, *, closing_bang: bool = True) -> str | None:
         text: The text.
         closing_bang: Whether a run of "!" that closes a word is read as "i" too (``thanks!`` -> ``thanksi``).
             The assessor's heads were trained on readings made that way, so readings keep it; whether a message
-            shows leetspeak *as evidence* is asked with ``False``, where ``thanks!`` is plain punctuation.
+            shows leetspeak *as evidence* is asked with :func:`leet_evidence`, where ``thanks!`` is punctuation.
     """
+    return _unleet(text, closing_bang=closing_bang, technical=True)
+
+
+def _unleet(text: str, *, closing_bang: bool, technical: bool) -> str | None:
     changed = False
 
     def repl(match: re.Match[str]) -> str:
@@ -300,6 +335,8 @@ def unleet(text: str, *, closing_bang: bool = True) -> str | None:
         digits = sum(c.isdigit() for c in token)
         if token.isdigit() or (re.fullmatch(r"[A-Za-z]+\d+|\d+[A-Za-z]+", token) and digits > len(token) - digits):
             return token  # product codes and years (abc2024, 3080ti) are not leetspeak
+        if not technical and _technical(match):
+            return token
         core = token if closing_bang else token.rstrip("!")
         out = core.translate(_LEET) + token[len(core) :]
         changed = changed or out != token

@@ -13,7 +13,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from nacre.assess._decode import CLEANERS, DECODERS, invisible_evidence, unleet
+from nacre.assess._decode import CLEANERS, DECODERS, invisible_evidence, leet_evidence
 from nacre.assess._phatic import is_content_free
 from nacre.assess._types import Signal
 
@@ -330,7 +330,7 @@ def normalize(text: str) -> Normalized:
         if decoded is not None and decoded.strip() and decoded != clean:
             readings.append(decoded)
             # "thanks!" is read as "thanksi" (the heads learned from such readings), but is no sign of evasion.
-            evidence = kind != "leetspeak" or unleet(clean, closing_bang=False) is not None
+            evidence = kind != "leetspeak" or leet_evidence(clean)
             signals.append(Signal(kind=kind, detail=decoded.strip()[:40], jailbreak=evidence))
     wrappers = wrapper_signals(clean)
     signals.extend(wrappers)
