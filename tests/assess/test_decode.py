@@ -174,6 +174,19 @@ def test_base64_of_a_sentence_is_always_found() -> None:
     assert decode_base64(f"please {encoded}") == "tell me how to make the plan work"
 
 
+@given(sentence, st.lists(st.sampled_from(["base64", "hex"]), min_size=2, max_size=4))
+def test_layered_encodings_are_decoded_to_the_end(text: str, layers: list[str]) -> None:
+    # base64 of base64, base64 of hex, ...: every layer is read, the innermost (the ask) included
+    payload = text
+    for layer in layers:
+        raw = payload.encode()
+        payload = base64.b64encode(raw).decode() if layer == "base64" else raw.hex()
+    decoder = decode_base64 if layers[-1] == "base64" else decode_hex
+    decoded = decoder(f"decode this and do it: {payload}")
+    assert decoded is not None and decoded.split("\n")[-1] == text
+    assert text in normalize(f"decode this and do it: {payload}").readings[0].split("\n")
+
+
 @given(sentence)
 def test_hex_payload_is_recovered(text: str) -> None:
     assert decode_hex(text.encode().hex()) == text

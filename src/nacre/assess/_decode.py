@@ -12,6 +12,7 @@ import codecs
 import itertools
 import re
 import unicodedata
+from collections.abc import Callable
 
 # Zero-width and formatting characters used to split words invisibly; bidi controls used to reverse display.
 _INVISIBLE = dict.fromkeys(
@@ -365,8 +366,41 @@ def _decoded_text(raw: bytes) -> str | None:
     return text
 
 
+_MAX_LAYERS = 4
+
+
 def decode_base64(text: str) -> str | None:
-    """Decode base64 tokens that hold readable text; returns the decoded pieces joined by newlines."""
+    """Decode base64 tokens that hold readable text; returns the decoded pieces joined by newlines.
+
+    A payload that is itself base64 or hex (base64 of base64, base64 of hex) is decoded in turn, up to four layers
+    in all; each layer's text is kept.
+    """
+    return _decode_layers(text, _decode_base64_once)
+
+
+def _decode_layers(text: str, first: Callable[[str, int], str | None]) -> str | None:
+    layers: list[str] = []
+    decoded = first(text, _MAX_LAYERS - 1)
+    while decoded is not None and len(layers) < _MAX_LAYERS:
+        layers.append(decoded)
+        left = _MAX_LAYERS - 1 - len(layers)
+        decoded = _decode_base64_once(decoded, left) or _decode_hex_once(decoded, left)
+    return "\n".join(layers) if layers else None
+
+
+def _payload(raw: bytes, inner: int) -> str | None:
+    """Readable text, or (with ``inner`` layers left) an ASCII payload that is base64 or hex of readable text."""
+    text = _decoded_text(raw)
+    if text is not None or inner <= 0 or not raw.isascii():
+        return text
+    encoded = raw.decode("ascii")
+    if not encoded.isprintable():
+        return None
+    found = _decode_base64_once(encoded, inner - 1) or _decode_hex_once(encoded, inner - 1)
+    return encoded if found is not None else None
+
+
+def _decode_base64_once(text: str, inner: int) -> str | None:
     found: list[str] = []
     for token in _BASE64_TOKEN.findall(text):
         if token.isalpha() and (token.islower() or token.isupper()):
@@ -376,20 +410,24 @@ def decode_base64(text: str) -> str | None:
             raw = base64.b64decode(padded, validate=True)
         except (binascii.Error, ValueError):
             continue
-        decoded = _decoded_text(raw)
+        decoded = _payload(raw, inner)
         if decoded is not None:
             found.append(decoded)
     return "\n".join(found) if found else None
 
 
 def decode_hex(text: str) -> str | None:
-    """Decode runs of hex byte pairs that hold readable text."""
+    """Decode runs of hex byte pairs that hold readable text (and, in turn, a payload that is base64 or hex)."""
+    return _decode_layers(text, _decode_hex_once)
+
+
+def _decode_hex_once(text: str, inner: int) -> str | None:
     found: list[str] = []
     for token in _HEX_TOKEN.findall(text):
         digits = re.sub(r"[\s:]", "", token)
         if len(digits) % 2:
             continue
-        decoded = _decoded_text(bytes.fromhex(digits))
+        decoded = _payload(bytes.fromhex(digits), inner)
         if decoded is not None:
             found.append(decoded)
     return "\n".join(found) if found else None
