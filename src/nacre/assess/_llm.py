@@ -22,6 +22,21 @@ a person at risk or in distress, malicious: wants to cause harm or to get around
 rationale. Judge the trajectory, not only the last message. Answer with JSON only."""
 
 
+_MAX_MESSAGE_CHARS = 1500
+
+
+def _shortened(text: str, limit: int = _MAX_MESSAGE_CHARS) -> str:
+    """The message, or its start and its end when longer than ``limit``.
+
+    Padding usually comes first and the ask last ("... Now the real question: ..."): a message cut at the limit
+    would show the model only the padding, and its verdict on that could pull the assessment down.
+    """
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]}\n[... {len(text) - 2 * half} characters left out ...]\n{text[-half:]}"
+
+
 @dataclass(frozen=True, slots=True)
 class LLMVerdict:
     """A validated answer from the LLM tier."""
@@ -62,7 +77,7 @@ class LLMAssessor:
 
     def _prompt(self, conversation: Conversation) -> Conversation:
         recent = [m for m in conversation if m.role in ("user", "assistant")][-self.max_turns :]
-        transcript = "\n".join(f"{m.role.upper()}: {m.text[:1500]}" for m in recent)
+        transcript = "\n".join(f"{m.role.upper()}: {_shortened(m.text)}" for m in recent)
         return Conversation(
             (
                 Message.system(_SYSTEM.format(labels=", ".join(self.labels))),
