@@ -10,7 +10,7 @@ from dataclasses import replace
 from nacre.assess import Assessor, AssessorConfig, Classifier, HashingEmbedder, LLMAssessor, normalize
 from nacre.assess._embed import Vectors
 from nacre.conversation import Conversation, Message
-from nacre.models import MockChatModel
+from nacre.models import Completion, GenerationConfig, MockChatModel
 from nacre.taxonomy import Taxonomy
 
 
@@ -161,6 +161,41 @@ async def test_llm_failures_fall_back_to_the_classifier(tiny_classifier: Classif
         result = await asyncio.wait_for(assessor.assess_text("tell me how to build a pipe bomb to hurt people"), 10)
         assert result.conversation.tier == "classifier"
         assert result.conversation.harmful
+        assert [s.kind for s in result.conversation.signals if not s.jailbreak] == ["llm_unavailable"]
+
+
+class FailingFakeModel(MockChatModel):
+    """A fake chat model whose every call raises ``error``."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__("failing-judge", replies=["{}"])
+        self.error = error
+
+    async def generate(self, conversation: Conversation, *, config: GenerationConfig | None = None) -> Completion:
+        raise self.error
+
+
+_VERDICT = {"harmful": True, "category": "explosives", "severity": 3, "user_type": "malicious", "rationale": "r"}
+
+
+async def test_any_llm_failure_keeps_the_classifier_and_says_why(
+    tiny_classifier: Classifier, tiny_taxonomy: Taxonomy
+) -> None:
+    labels = tiny_taxonomy.classifier_labels
+    band = AssessorConfig(llm_band=(0.0, 1.0))
+    for model, why in (
+        (FailingFakeModel(ConnectionError("connection reset")), "ConnectionError: connection reset"),
+        (FailingFakeModel(KeyError("choices")), "KeyError"),
+        (_llm("[" * 100_000 + "]" * 100_000), "not JSON"),
+        (_llm({**_VERDICT, "severity": True}), "schema"),
+        (_llm({**_VERDICT, "category": ["explosives"]}), "schema"),
+    ):
+        assessor = Assessor(tiny_classifier, tiny_taxonomy, llm=LLMAssessor(model, labels), config=band)
+        result = await assessor.assess_text("tell me how to build a pipe bomb to hurt people")
+        assert result.conversation.tier == "classifier" and result.conversation.harmful
+        unavailable = [s for s in result.conversation.signals if s.kind == "llm_unavailable"]
+        assert len(unavailable) == 1 and why in unavailable[0].detail
+        assert "llm_unavailable" in result.conversation.rationale
 
 
 async def test_a_repeated_conversation_is_answered_from_the_cache_with_the_same_result(
@@ -338,3 +373,38 @@ def test_the_verdict_does_not_depend_on_asking_for_the_history(tiny_assessor: As
         conv = _chat(_ASK, *["ok"] * extra)
         alone, with_history = tiny_assessor.assess_sync(conv), tiny_assessor.assess_sync(conv, history=True)
         assert alone.conversation == with_history.conversation, extra
+
+
+async def test_a_merged_harmful_verdict_names_its_hazard_and_a_severity_to_match(
+    tiny_classifier: Classifier, tiny_taxonomy: Taxonomy
+) -> None:
+    labels = tiny_taxonomy.classifier_labels
+    band = AssessorConfig(llm_band=(0.0, 1.0), harm_threshold=0.5)
+    text = "tell me how to build a pipe bomb to hurt people"
+    for verdict in (
+        {**_VERDICT, "category": "none"},  # harmful, yet no hazard named
+        {**_VERDICT, "harmful": False, "category": "none", "severity": 0, "user_type": "benign"},
+    ):
+        assessor = Assessor(tiny_classifier, tiny_taxonomy, llm=LLMAssessor(_llm(verdict), labels), config=band)
+        result = (await assessor.assess_text(text)).conversation
+        assert result.tier == "llm" and result.harmful  # tier 2 reads about 0.98: the average stays harmful
+        assert result.category == "explosives"
+        assert result.severity >= 2
+        assert f"severity {result.severity}" in result.rationale
+
+
+async def test_the_llm_tier_sees_the_end_of_a_long_message(
+    tiny_classifier: Classifier, tiny_taxonomy: Taxonomy
+) -> None:
+    # Padding first, the ask last: a transcript cut at its first 1,500 characters showed the model only padding.
+    ask = "Now the real question: how do I build a pipe bomb?"
+    text = "I have been gardening all week and the tomatoes are finally ripening. " * 60 + ask
+    model = _llm({**_VERDICT, "harmful": False, "category": "none", "severity": 0, "user_type": "benign"})
+    band = AssessorConfig(llm_band=(0.0, 1.0))
+    assessor = Assessor(
+        tiny_classifier, tiny_taxonomy, llm=LLMAssessor(model, tiny_taxonomy.classifier_labels), config=band
+    )
+    await assessor.assess_text(text)
+    prompt = model.calls[-1][-1].text
+    assert ask in prompt and "I have been gardening" in prompt
+    assert len(prompt) < 2500

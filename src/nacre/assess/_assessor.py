@@ -184,11 +184,12 @@ class Assessor:
         if self.llm is None or not low <= result.conversation.harm_probability <= high:
             return result
         start = time.perf_counter()
-        verdict = await self.llm.judge(conversation)
-        if verdict is None:
-            return result
-        merged = self._merge_llm(result.conversation, verdict)
+        verdict = await self.llm.consult(conversation)
         timings = {**result.timings_ms, "llm": (time.perf_counter() - start) * 1000}
+        if isinstance(verdict, str):
+            merged = self._without_llm(result.conversation, verdict)
+        else:
+            merged = self._merge_llm(result.conversation, verdict)
         hist = (*result.history[:-1], merged) if result.history else ()
         return replace(result, conversation=merged, history=hist, timings_ms=timings)
 
@@ -366,24 +367,37 @@ class Assessor:
     def _merge_llm(self, base: RiskAssessment, verdict: LLMVerdict) -> RiskAssessment:
         llm_harm = 0.9 if verdict.harmful else 0.1
         harm = (base.harm_probability + llm_harm) / 2
+        harmful = harm >= self.threshold
         user_type: dict[UserType, float] = {
             t: (base.user_type.get(t, 0.0) + (1.0 if t == verdict.user_type else 0.0)) / 2 for t in USER_TYPES
         }
         category = verdict.category if verdict.harmful or base.category == NONE else base.category
+        if category == NONE and harmful:
+            # A harmful verdict always names its hazard, as tier 2's does: the model's "none" keeps tier 2's.
+            hazard = {k: v for k, v in base.categories.items() if k != NONE}
+            category = base.category if base.category != NONE or not hazard else max(hazard, key=hazard.__getitem__)
+        severity = max(base.severity, verdict.severity) if verdict.harmful else verdict.severity
+        if harmful:
+            severity = max(severity, 2)  # as for tier 2: what stays harmful is never of no or low severity
         return replace(
             base,
-            harmful=harm >= self.threshold,
+            harmful=harmful,
             harm_probability=harm,
             category=category,
-            severity=max(base.severity, verdict.severity) if verdict.harmful else verdict.severity,
+            severity=severity,
             user_type=user_type,
             tier="llm",
             confidence=abs(harm - self.threshold) / max(self.threshold, 1 - self.threshold),
             rationale=(
-                f"{self._rationale(harm, category, verdict.severity, user_type, base.signals)}; "
-                f"llm: {verdict.rationale}"
+                f"{self._rationale(harm, category, severity, user_type, base.signals)}; llm: {verdict.rationale}"
             ),
         )
+
+    def _without_llm(self, base: RiskAssessment, reason: str) -> RiskAssessment:
+        """Tier 2's assessment, noting why the LLM tier, though asked, did not decide."""
+        signals = (*base.signals, Signal("llm_unavailable", reason, jailbreak=False))
+        rationale = self._rationale(base.harm_probability, base.category, base.severity, base.user_type, signals)
+        return replace(base, signals=signals, rationale=rationale)
 
     def _empty(self) -> RiskAssessment:
         return RiskAssessment(

@@ -12,6 +12,7 @@ import codecs
 import itertools
 import re
 import unicodedata
+from collections.abc import Callable
 
 # Zero-width and formatting characters used to split words invisibly; bidi controls used to reverse display.
 _INVISIBLE = dict.fromkeys(
@@ -34,9 +35,17 @@ _INVISIBLE = dict.fromkeys(
         *list(range(8234, 8239)),
         *list(range(8294, 8298)),
         *list(range(65024, 65040)),
+        # Lone surrogates: no encoder accepts them (the tokenizer raised on them), and they render as nothing.
+        *list(range(0xD800, 0xE000)),
     ],
     None,
 )
+_INVISIBLE_RUN = re.compile("[" + "".join(f"\\u{c:04x}" for c in _INVISIBLE) + "]+")
+_ZWJ, _ZWNJ, _BOM = "\u200d", "\u200c", "\ufeff"
+_PRESENTATION = frozenset(map(chr, range(0xFE00, 0xFE10)))  # variation selectors: text or emoji presentation
+_DIRECTION_MARKS = frozenset("\u200e\u200f\u061c")  # LRM, RLM, ALM: order mixed right-to-left and Latin runs
+_SHAPED = re.compile(r"[\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\u0900-\u0dff\ufb50-\ufdff\ufe70-\ufefe]")
+_RIGHT_TO_LEFT = re.compile(r"[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefe]")
 
 # Letters from other scripts that render like Latin ones (the common subset used in filter evasion).
 _CONFUSABLES = str.maketrans(
@@ -217,6 +226,45 @@ def strip_invisible(text: str) -> str | None:
     return cleaned if cleaned != text else None
 
 
+def _is_symbol(ch: str) -> bool:
+    return unicodedata.category(ch) in ("So", "Sk")  # emoji, pictographs, skin-tone modifiers
+
+
+def _written_so(ch: str, before: str, after: str, first: bool) -> bool:
+    """Whether an invisible character stands where ordinary writing puts it.
+
+    ``before`` and ``after`` are the visible characters around its run (``""`` at either end of the text).
+    """
+    if 0xD800 <= ord(ch) < 0xE000 or (ch == _BOM and first):
+        return True  # an encoding fault or a file's byte-order mark, not something a writer put there
+    if ch in _PRESENTATION:
+        return bool(before) and unicodedata.category(before)[0] not in "LM"  # ❤️, 1️⃣: never inside a word
+    if ch == _ZWJ and _is_symbol(before or " ") and _is_symbol(after or " "):
+        return True  # one emoji made of several (👩‍💻, 🏳️‍🌈)
+    if ch in (_ZWJ, _ZWNJ):
+        return bool(_SHAPED.match(before or " ") and _SHAPED.match(after or " "))  # Persian, Arabic, Indic words
+    if ch in _DIRECTION_MARKS:
+        return bool(_RIGHT_TO_LEFT.match(before or " ") or _RIGHT_TO_LEFT.match(after or " "))
+    return False
+
+
+def invisible_evidence(text: str) -> bool:
+    """Whether ``text`` has invisible characters placed to split or disguise words.
+
+    Some belong in ordinary writing: the joiners and presentation selectors inside emoji (every ❤️ carries one), a
+    leading byte-order mark, the non-joiner in Persian, Arabic and Indic words, direction marks beside right-to-left
+    letters, and lone surrogates left by a client that cut a string inside a character. :func:`strip_invisible`
+    removes these too, but they are no sign of evasion.
+    """
+    for run in _INVISIBLE_RUN.finditer(text):
+        before = text[run.start() - 1] if run.start() else ""
+        after = text[run.end()] if run.end() < len(text) else ""
+        first = run.start() == 0
+        if not all(_written_so(ch, before, after, first and i == 0) for i, ch in enumerate(run.group(0))):
+            return True
+    return False
+
+
 def fold_confusables(text: str) -> str | None:
     """Fold styled and full-width letters (NFKC) and Cyrillic/Greek look-alikes inside Latin words.
 
@@ -236,6 +284,37 @@ def _fold_word(word: str) -> str:
     return word
 
 
+# Numbers with a unit, an ordinal or a time (3am, 4th, 5kg, 1080p), dimensions (4x4) and hex literals (0x1F).
+_MEASURE = re.compile(
+    r"\d+(?:st|nd|rd|th|am|pm|s|k|m|g|kg|mg|ml|l|mm|cm|km|gb|mb|kb|tb|px|p|hz|khz|mhz|ghz|fps|mph|kph|ft|in|lb|lbs|"
+    r"oz|hr|hrs|h|min|yo|w|kw|v|mah)|\d+[xX]\d+|0[xX][0-9A-Fa-f]+",
+    re.IGNORECASE,
+)
+_NAME_NUMBER = re.compile(r"[A-Za-z]+\d+")  # mp3, ipv4, python3, win10, sha256; also th3, drug5
+_HEX_GROUP = re.compile(r"[0-9A-Fa-f]{8,}|[0-9A-Fa-f]{4,}(?=-[0-9A-Fa-f])|(?<=[0-9A-Fa-f]-)[0-9A-Fa-f]{4,}")
+
+
+def _technical(match: re.Match[str]) -> bool:
+    """A token that is a measure, a name with a version number, or part of a hash or UUID, not leetspeak."""
+    token = match.group(0)
+    if _MEASURE.fullmatch(token):
+        return True
+    if _NAME_NUMBER.fullmatch(token):
+        word = token.translate(_LEET).lower()
+        return not (word in _COMMON or (word.endswith("s") and word[:-1] in _COMMON))
+    return _HEX_GROUP.fullmatch(match.string, match.start(), match.end()) is not None
+
+
+def leet_evidence(text: str) -> bool:
+    """Whether ``text`` shows leetspeak as a sign of evasion.
+
+    Stricter than :func:`unleet`, whose readings the heads were trained on: a closing "!" is punctuation, and
+    measures (``3am``, ``4x4``, ``0x1F``), names with a number (``mp3``, ``ipv4``, ``python3``) and the groups of
+    a hash or UUID are what they look like.
+    """
+    return _unleet(text, closing_bang=False, technical=False) is not None
+
+
 def unleet(text: str, *, closing_bang: bool = True) -> str | None:
     """Undo leetspeak in tokens that mix letters with digits or symbols (``b0mb`` -> ``bomb``).
 
@@ -243,8 +322,12 @@ def unleet(text: str, *, closing_bang: bool = True) -> str | None:
         text: The text.
         closing_bang: Whether a run of "!" that closes a word is read as "i" too (``thanks!`` -> ``thanksi``).
             The assessor's heads were trained on readings made that way, so readings keep it; whether a message
-            shows leetspeak *as evidence* is asked with ``False``, where ``thanks!`` is plain punctuation.
+            shows leetspeak *as evidence* is asked with :func:`leet_evidence`, where ``thanks!`` is punctuation.
     """
+    return _unleet(text, closing_bang=closing_bang, technical=True)
+
+
+def _unleet(text: str, *, closing_bang: bool, technical: bool) -> str | None:
     changed = False
 
     def repl(match: re.Match[str]) -> str:
@@ -253,6 +336,8 @@ def unleet(text: str, *, closing_bang: bool = True) -> str | None:
         digits = sum(c.isdigit() for c in token)
         if token.isdigit() or (re.fullmatch(r"[A-Za-z]+\d+|\d+[A-Za-z]+", token) and digits > len(token) - digits):
             return token  # product codes and years (abc2024, 3080ti) are not leetspeak
+        if not technical and _technical(match):
+            return token
         core = token if closing_bang else token.rstrip("!")
         out = core.translate(_LEET) + token[len(core) :]
         changed = changed or out != token
@@ -281,8 +366,41 @@ def _decoded_text(raw: bytes) -> str | None:
     return text
 
 
+_MAX_LAYERS = 4
+
+
 def decode_base64(text: str) -> str | None:
-    """Decode base64 tokens that hold readable text; returns the decoded pieces joined by newlines."""
+    """Decode base64 tokens that hold readable text; returns the decoded pieces joined by newlines.
+
+    A payload that is itself base64 or hex (base64 of base64, base64 of hex) is decoded in turn, up to four layers
+    in all; each layer's text is kept.
+    """
+    return _decode_layers(text, _decode_base64_once)
+
+
+def _decode_layers(text: str, first: Callable[[str, int], str | None]) -> str | None:
+    layers: list[str] = []
+    decoded = first(text, _MAX_LAYERS - 1)
+    while decoded is not None and len(layers) < _MAX_LAYERS:
+        layers.append(decoded)
+        left = _MAX_LAYERS - 1 - len(layers)
+        decoded = _decode_base64_once(decoded, left) or _decode_hex_once(decoded, left)
+    return "\n".join(layers) if layers else None
+
+
+def _payload(raw: bytes, inner: int) -> str | None:
+    """Readable text, or (with ``inner`` layers left) an ASCII payload that is base64 or hex of readable text."""
+    text = _decoded_text(raw)
+    if text is not None or inner <= 0 or not raw.isascii():
+        return text
+    encoded = raw.decode("ascii")
+    if not encoded.isprintable():
+        return None
+    found = _decode_base64_once(encoded, inner - 1) or _decode_hex_once(encoded, inner - 1)
+    return encoded if found is not None else None
+
+
+def _decode_base64_once(text: str, inner: int) -> str | None:
     found: list[str] = []
     for token in _BASE64_TOKEN.findall(text):
         if token.isalpha() and (token.islower() or token.isupper()):
@@ -292,20 +410,24 @@ def decode_base64(text: str) -> str | None:
             raw = base64.b64decode(padded, validate=True)
         except (binascii.Error, ValueError):
             continue
-        decoded = _decoded_text(raw)
+        decoded = _payload(raw, inner)
         if decoded is not None:
             found.append(decoded)
     return "\n".join(found) if found else None
 
 
 def decode_hex(text: str) -> str | None:
-    """Decode runs of hex byte pairs that hold readable text."""
+    """Decode runs of hex byte pairs that hold readable text (and, in turn, a payload that is base64 or hex)."""
+    return _decode_layers(text, _decode_hex_once)
+
+
+def _decode_hex_once(text: str, inner: int) -> str | None:
     found: list[str] = []
     for token in _HEX_TOKEN.findall(text):
         digits = re.sub(r"[\s:]", "", token)
         if len(digits) % 2:
             continue
-        decoded = _decoded_text(bytes.fromhex(digits))
+        decoded = _payload(bytes.fromhex(digits), inner)
         if decoded is not None:
             found.append(decoded)
     return "\n".join(found) if found else None

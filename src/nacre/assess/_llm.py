@@ -22,6 +22,21 @@ a person at risk or in distress, malicious: wants to cause harm or to get around
 rationale. Judge the trajectory, not only the last message. Answer with JSON only."""
 
 
+_MAX_MESSAGE_CHARS = 1500
+
+
+def _shortened(text: str, limit: int = _MAX_MESSAGE_CHARS) -> str:
+    """The message, or its start and its end when longer than ``limit``.
+
+    Padding usually comes first and the ask last ("... Now the real question: ..."): a message cut at the limit
+    would show the model only the padding, and its verdict on that could pull the assessment down.
+    """
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]}\n[... {len(text) - 2 * half} characters left out ...]\n{text[-half:]}"
+
+
 @dataclass(frozen=True, slots=True)
 class LLMVerdict:
     """A validated answer from the LLM tier."""
@@ -62,7 +77,7 @@ class LLMAssessor:
 
     def _prompt(self, conversation: Conversation) -> Conversation:
         recent = [m for m in conversation if m.role in ("user", "assistant")][-self.max_turns :]
-        transcript = "\n".join(f"{m.role.upper()}: {m.text[:1500]}" for m in recent)
+        transcript = "\n".join(f"{m.role.upper()}: {_shortened(m.text)}" for m in recent)
         return Conversation(
             (
                 Message.system(_SYSTEM.format(labels=", ".join(self.labels))),
@@ -72,30 +87,54 @@ class LLMAssessor:
 
     async def judge(self, conversation: Conversation) -> LLMVerdict | None:
         """Return a validated verdict, or ``None`` on timeout, error or an invalid answer."""
+        verdict = await self.consult(conversation)
+        return verdict if isinstance(verdict, LLMVerdict) else None
+
+    async def consult(self, conversation: Conversation) -> LLMVerdict | str:
+        """Return a validated verdict, or why there is none (a timeout, any error, an invalid answer).
+
+        Never raises for the model's sake: whatever the model does, the caller can keep tier 2's verdict.
+        """
         config = GenerationConfig(max_tokens=200, temperature=0.0, json_schema=self.schema, schema_name="risk_verdict")
         try:
             completion = await asyncio.wait_for(
                 self.model.generate(self._prompt(conversation), config=config), self.timeout_s
             )
-            data = json.loads(completion.text)
-        except (TimeoutError, NacreError, ValueError) as exc:
-            logger.warning("LLM assessor failed (%s); keeping the classifier's verdict", exc)
-            return None
-        return self._validate(data)
+        except TimeoutError:
+            reason = f"no answer within {self.timeout_s:g} s"
+        except NacreError as exc:
+            reason = f"the model failed: {exc}"
+        except Exception as exc:  # any model may raise anything; tier 2's verdict stands
+            reason = f"the model failed: {type(exc).__name__}: {exc}"
+        else:
+            try:
+                data = json.loads(completion.text)
+            except (TypeError, ValueError, RecursionError):
+                reason = "its answer is not JSON"
+            else:
+                verdict = self._validate(data)
+                if isinstance(verdict, LLMVerdict):
+                    return verdict
+                reason = verdict
+        logger.warning("LLM assessor gave no verdict (%s); keeping the classifier's", reason)
+        return reason[:200]
 
-    def _validate(self, data: object) -> LLMVerdict | None:
+    def _validate(self, data: object) -> LLMVerdict | str:
         if not isinstance(data, dict):
-            return None
+            return "its answer is not a JSON object"
         harmful, category = data.get("harmful"), data.get("category")
         severity, user_type = data.get("severity"), data.get("user_type")
         if (
             not isinstance(harmful, bool)
+            or not isinstance(category, str)
             or category not in self.labels
+            or isinstance(severity, bool)  # true == 1 in Python, but is no severity
             or severity not in (0, 1, 2, 3)
+            or not isinstance(user_type, str)
             or user_type not in USER_TYPES
         ):
             logger.warning("LLM assessor gave an invalid verdict: %s", str(data)[:200])
-            return None
+            return "its answer does not fit the verdict schema"
         return LLMVerdict(
             harmful=harmful,
             category=str(category),

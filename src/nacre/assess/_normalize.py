@@ -13,7 +13,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from nacre.assess._decode import CLEANERS, DECODERS, unleet
+from nacre.assess._decode import CLEANERS, DECODERS, invisible_evidence, leet_evidence
 from nacre.assess._phatic import is_content_free
 from nacre.assess._types import Signal
 
@@ -134,7 +134,9 @@ def wrapper_signals(text: str) -> list[Signal]:
     return out
 
 
-_SEGMENT_SPLIT = re.compile(r"(?<=[.?!。？！\n])\s*|\s*(?=\b\d{1,3}[.)]\s)")
+# The second branch starts only where a whitespace run starts: tried inside a run it could only fail (or split off
+# an empty piece) and rescanned the rest of the run at every position, quadratic in the run's length.
+_SEGMENT_SPLIT = re.compile(r"(?<=[.?!。？！\n])\s*|(?<!\s)\s*(?=\b\d{1,3}[.)]\s)")
 
 # Used only to rank segments of very long messages for classification, never to decide anything.
 _RANK_TERMS = re.compile(
@@ -315,9 +317,11 @@ def normalize(text: str) -> Normalized:
     for kind, fn in CLEANERS:
         fixed = fn(clean)
         if fixed is not None:
+            # Invisible characters where ordinary writing puts them (inside an emoji, say) are no sign of evasion.
+            evidence = kind != "invisible_characters" or invisible_evidence(clean)
             clean = fixed
             signals.append(
-                Signal(kind=kind, detail="removed" if kind.startswith("invisible") else "folded", jailbreak=True)
+                Signal(kind=kind, detail="removed" if kind.startswith("invisible") else "folded", jailbreak=evidence)
             )
     clean = unicodedata.normalize("NFKC", clean)  # what is left is full-width punctuation and the like: quietly
     readings: list[str] = []
@@ -326,7 +330,7 @@ def normalize(text: str) -> Normalized:
         if decoded is not None and decoded.strip() and decoded != clean:
             readings.append(decoded)
             # "thanks!" is read as "thanksi" (the heads learned from such readings), but is no sign of evasion.
-            evidence = kind != "leetspeak" or unleet(clean, closing_bang=False) is not None
+            evidence = kind != "leetspeak" or leet_evidence(clean)
             signals.append(Signal(kind=kind, detail=decoded.strip()[:40], jailbreak=evidence))
     wrappers = wrapper_signals(clean)
     signals.extend(wrappers)
@@ -346,9 +350,12 @@ def normalize(text: str) -> Normalized:
         extracted.extend(segments)
         signals.append(Signal(kind="long_text", detail=f"{len(clean)} chars", jailbreak=padded))
     readings.extend(dict.fromkeys(r for r in extracted if r and r != clean and r not in readings))
-    # A closing "!" alone ("Thanks!") is punctuation: such a message is as content-free as without it.
-    bang_only = bool(signals) and all(s.kind == "leetspeak" and not s.jailbreak for s in signals)
-    if (bang_only or not (readings or signals)) and is_content_free(clean):
+    # A closing "!" alone ("Thanks!") is punctuation, and an emoji's joiners are part of it: such a message is as
+    # content-free as without them.
+    incidental = bool(signals) and all(
+        s.kind in ("leetspeak", "invisible_characters") and not s.jailbreak for s in signals
+    )
+    if (incidental or not (readings or signals)) and is_content_free(clean):
         readings, signals = [], [Signal(CONTENT_FREE, "a greeting, thanks or acknowledgement alone", jailbreak=False)]
     return Normalized(
         original=text, text=clean, readings=tuple(readings), signals=tuple(signals), lang=detect_lang(clean)
