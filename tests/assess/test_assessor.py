@@ -408,3 +408,12 @@ async def test_the_llm_tier_sees_the_end_of_a_long_message(
     prompt = model.calls[-1][-1].text
     assert ask in prompt and "I have been gardening" in prompt
     assert len(prompt) < 2500
+
+
+def test_confidence_is_measured_on_each_side_of_the_threshold(tiny_assessor: Assessor) -> None:
+    from nacre.assess._assessor import _confidence
+
+    assert _confidence(0.0, 0.35) == 1.0 and _confidence(1.0, 0.35) == 1.0 and _confidence(0.35, 0.35) == 0.0
+    assert _confidence(0.0, 0.35) > _confidence(0.68, 0.35)  # a sure "no" is surer than a middling "yes"
+    hi = tiny_assessor.assess_sync(Conversation.from_text("hi")).conversation
+    assert hi.confidence == 1.0  # content-free: harm 0

@@ -348,7 +348,7 @@ class Assessor:
             user_type=user_type,
             interaction=interaction,
             signals=tuple(signals),
-            confidence=abs(harm_p - self.threshold) / max(self.threshold, 1 - self.threshold),
+            confidence=_confidence(harm_p, self.threshold),
             tier="classifier",
             rationale=self._rationale(harm_p, category, severity, user_type, signals),
             lang=norm.lang,
@@ -387,7 +387,7 @@ class Assessor:
             severity=severity,
             user_type=user_type,
             tier="llm",
-            confidence=abs(harm - self.threshold) / max(self.threshold, 1 - self.threshold),
+            confidence=_confidence(harm, self.threshold),
             rationale=(
                 f"{self._rationale(harm, category, severity, user_type, base.signals)}; llm: {verdict.rationale}"
             ),
@@ -413,3 +413,13 @@ class Assessor:
             tier="rules",
             rationale="no user message to assess",
         )
+
+
+def _confidence(harm: float, threshold: float) -> float:
+    """How far the harm probability sits from the threshold, as a share of the room on its side (0 at it, 1 at 0 or 1).
+
+    Measured against one scale for both sides, a confident "not harmful" (p = 0 under a 0.35 threshold) could never
+    read above 0.54 and looked less sure than a middling "harmful".
+    """
+    room = threshold if harm < threshold else 1.0 - threshold
+    return min(1.0, abs(harm - threshold) / room) if room > 0 else 1.0
