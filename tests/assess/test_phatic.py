@@ -74,6 +74,9 @@ def test_a_content_free_message_is_a_signal_only_when_nothing_else_was_found() -
         assert [s.kind for s in normalize(text).signals] == ["content_free"], text
         assert normalize(text).readings == ()
     assert "content_free" not in [s.kind for s in normalize("h3llo!").signals]  # real leetspeak
+    # Only invisible characters: nothing is asked, whatever they might hide.
+    assert [s.kind for s in normalize("\u200b\u200b\u200b").signals] == ["content_free"]
+    assert "content_free" not in [s.kind for s in normalize("b\u200bo\u200bm\u200bb").signals]
 
 
 def test_a_closing_exclamation_mark_is_no_jailbreak_evidence(tiny_assessor: Assessor) -> None:

@@ -355,7 +355,8 @@ def normalize(text: str) -> Normalized:
     incidental = bool(signals) and all(
         s.kind in ("leetspeak", "invisible_characters") and not s.jailbreak for s in signals
     )
-    if (incidental or not (readings or signals)) and is_content_free(clean):
+    # Nothing visible left (only invisible characters were sent): there is no request to read, whatever hid it.
+    if (incidental or not (readings or signals) or not clean.strip()) and is_content_free(clean):
         readings, signals = [], [Signal(CONTENT_FREE, "a greeting, thanks or acknowledgement alone", jailbreak=False)]
     return Normalized(
         original=text, text=clean, readings=tuple(readings), signals=tuple(signals), lang=detect_lang(clean)
