@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from nacre.assess._decode import CLEANERS, DECODERS, invisible_evidence, leet_evidence
 from nacre.assess._phatic import is_content_free
+from nacre.assess._topicless import is_topicless_task
 from nacre.assess._types import Signal
 
 LONG_TEXT_CHARS = 1500
@@ -356,8 +357,21 @@ def normalize(text: str) -> Normalized:
         s.kind in ("leetspeak", "invisible_characters") and not s.jailbreak for s in signals
     )
     # Nothing visible left (only invisible characters were sent): there is no request to read, whatever hid it.
-    if (incidental or not (readings or signals) or not clean.strip()) and is_content_free(clean):
-        readings, signals = [], [Signal(CONTENT_FREE, "a greeting, thanks or acknowledgement alone", jailbreak=False)]
+    # A framing ("tell me a story") around nothing: with no topic there is nothing for it to wrap.
+    framing_only = bool(signals) and all(s.kind in ("fiction", "roleplay", "hypothetical") for s in signals)
+    if framing_only and is_topicless_task(clean):
+        readings, signals = [], [Signal(CONTENT_FREE, "a request for a kind of output with no topic", jailbreak=False)]
+    elif incidental or not (readings or signals) or not clean.strip():
+        if is_content_free(clean):
+            readings, signals = (
+                [],
+                [Signal(CONTENT_FREE, "a greeting, thanks or acknowledgement alone", jailbreak=False)],
+            )
+        elif is_topicless_task(clean):
+            readings, signals = (
+                [],
+                [Signal(CONTENT_FREE, "a request for a kind of output with no topic", jailbreak=False)],
+            )
     return Normalized(
         original=text, text=clean, readings=tuple(readings), signals=tuple(signals), lang=detect_lang(clean)
     )
