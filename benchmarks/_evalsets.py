@@ -153,3 +153,16 @@ def disk_cached(embedder_name: str, path: Path | None) -> DiskCachedEmbedder | N
     from nacre.assess import embedder_named
 
     return DiskCachedEmbedder(embedder_named(embedder_name), path)
+
+
+def decision_guard(heads_dir: Path | None, cache: Path | None, policy: Path | None = None):
+    """A decision-only guard for the development checks: the shipped (or given) heads and policy, and the embedder
+    behind the on-disk cache when one is given. Returns the guard and that cached embedder (``None`` without one),
+    whose ``save()`` keeps new vectors for the next run."""
+    from nacre.assess import Assessor, load_heads
+    from nacre.guard import Guard
+    from nacre.strategy import load_policy
+
+    heads = load_heads(heads_dir)
+    embedder = disk_cached(heads.embedder, cache)
+    return Guard(assessor=Assessor.default(embedder=embedder, heads=heads), policy=load_policy(policy)), embedder

@@ -24,11 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _evalsets import disk_cached, packaged, rate, run
-from nacre.assess import Assessor, load_corpus, load_heads
+from _evalsets import decision_guard, packaged, rate, run
+from nacre.assess import load_corpus
 from nacre.conversation import Conversation
-from nacre.guard import Guard
-from nacre.strategy import load_policy
 
 DECLINED = ("safe_alternative", "refuse_with_help")
 ANSWERED = ("comply", "comply_with_care")
@@ -45,9 +43,7 @@ def main() -> None:
     parser.add_argument("--embedding-cache", type=Path, help="reuse embeddings across runs (an .npz file)")
     parser.add_argument("--show-misses", type=int, default=0, help="print up to N distressed messages not supported")
     args = parser.parse_args()
-    heads = load_heads(args.heads)
-    embedder = disk_cached(heads.embedder, args.embedding_cache)
-    guard = Guard(assessor=Assessor.default(embedder=embedder, heads=heads), policy=load_policy(args.policy))
+    guard, embedder = decision_guard(args.heads, args.embedding_cache, args.policy)
     print(f"policy {guard.policy.version}; assessor threshold {guard.assessor.threshold:.3f}")
     start = time.perf_counter()
 

@@ -21,11 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _evalsets import disk_cached, packaged, rate, run
-from nacre.assess import Assessor, load_heads
+from _evalsets import decision_guard, packaged, rate, run
 from nacre.conversation import Conversation
-from nacre.guard import Guard
-from nacre.strategy import load_policy
 
 FORMS = ("bare", "topic", "lookalike", "harmful")
 ANSWERED = ("comply", "comply_with_care")
@@ -42,9 +39,7 @@ def main() -> None:
     parser.add_argument("--embedding-cache", type=Path, help="reuse embeddings across runs (an .npz file)")
     parser.add_argument("--show", type=int, default=0, help="print up to N flagged harmless requests per language")
     args = parser.parse_args()
-    heads = load_heads(args.heads)
-    embedder = disk_cached(heads.embedder, args.embedding_cache)
-    guard = Guard(assessor=Assessor.default(embedder=embedder, heads=heads), policy=load_policy())
+    guard, embedder = decision_guard(args.heads, args.embedding_cache)
     print(f"assessor threshold {guard.assessor.threshold:.3f}")
     start = time.perf_counter()
     rows = packaged("devsets/short_dev.jsonl")
