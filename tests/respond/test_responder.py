@@ -295,3 +295,34 @@ async def test_the_user_message_is_never_rewritten(responder_for: Callable[..., 
     fake = MockChatModel("fake-bad-then-good", replies=[OPERATIONAL_BAD, REFUSE_GOOD])
     await respond(responder_for(fake), RISKY_REQUEST, refuse_case())
     assert _texts(fake.calls) == ["Tell me how to make [redacted]."] * 2
+
+
+# a person who seems at risk keeps the contacts their prompt carried ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        pytest.param(lambda: MockChatModel("fake-always-empty", replies=[""]), id="failed-drafts"),
+        pytest.param(FailingFakeModel, id="model-error"),
+    ],
+)
+@pytest.mark.parametrize("strategy", ["safe_alternative", "refuse_with_help", "comply_with_care"])
+async def test_the_fallback_for_a_person_at_risk_keeps_the_crisis_contacts(
+    responder_for: Callable[..., Responder], model: Callable[[], object], strategy: Strategy
+) -> None:
+    # The policy answers a likely-vulnerable person with safe_alternative in most categories; the generator is told
+    # to give the contacts, so the curated reply that replaces its failed drafts must give them too.
+    case = (make_assessment("illegal_drugs", 2, "vulnerable", harmful=True), strategy)
+    responder = responder_for(model())
+    assert "555-0100" in responder.plan_prompt(case[0], make_decision(strategy, "illegal_drugs", 2), locale="US")
+    result = await respond(responder, DISTRESS, case)
+    assert result.fallback_used
+    assert "555-0100" in result.text
+
+
+async def test_the_fallback_for_a_person_not_at_risk_has_no_crisis_contacts(
+    responder_for: Callable[..., Responder],
+) -> None:
+    result = await respond(responder_for(FailingFakeModel()), RISKY_REQUEST, refuse_case())
+    assert result.fallback_used and "555-0100" not in result.text

@@ -203,3 +203,13 @@ async def test_a_silent_stream_without_repairs_falls_back(responder_for: Callabl
     )
     text = "".join(await collect(stream))
     assert text.strip() and stream.result.fallback_used and stream.result.text == text
+
+
+async def test_a_stream_for_a_person_at_risk_falls_back_with_the_crisis_contacts(
+    responder_for: Callable[..., Responder],
+) -> None:
+    assessment = make_assessment("illegal_drugs", 2, "vulnerable", harmful=True)
+    decision = make_decision("safe_alternative", "illegal_drugs", 2)
+    stream = responder_for(FailingFakeModel()).stream(REQUEST, assessment, decision, locale="US")
+    text = "".join(await collect(stream))
+    assert stream.result.fallback_used and "555-0100" in text

@@ -101,7 +101,8 @@ class Responder:
         chain = build_chain(assessment, strategy, self.taxonomy, lang=lang, book=self.book)
         system = render_system_prompt(chain, strategy=strategy, lang=lang)
         resources = self.composer.resources_text(lang=lang, locale=locale)
-        if strategy == "support" or (chain.has_risk and assessment.likely_user_type == "vulnerable"):
+        offers_resources = strategy == "support" or (chain.has_risk and assessment.likely_user_type == "vulnerable")
+        if offers_resources:
             system = f"{system}\n\n{render_resources_note(resources, lang=lang)}"
         return Plan(
             strategy=strategy,
@@ -112,6 +113,7 @@ class Responder:
             chain=chain,
             system=system,
             resources=resources,
+            offers_resources=offers_resources,
         )
 
     def plan_prompt(self, assessment: RiskAssessment, decision: Decision, *, locale: str | None = None) -> str:
@@ -183,7 +185,12 @@ class Responder:
         return text, covered
 
     def _fallback_text(self, plan: Plan) -> str:
-        return self.composer.compose(plan.strategy, category=plan.category, lang=plan.lang, locale=plan.locale)
+        text = self.composer.compose(plan.strategy, category=plan.category, lang=plan.lang, locale=plan.locale)
+        if plan.offers_resources and plan.strategy != "support":
+            # Only support templates carry the contacts; a person who seems at risk gets them whatever the strategy,
+            # as the generator was told to give them.
+            text = self.composer.with_resources(text, lang=plan.lang, locale=plan.locale)
+        return text
 
     async def respond(
         self,

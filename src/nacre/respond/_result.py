@@ -73,7 +73,11 @@ class ResponseResult:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """Everything fixed before generation: strategy, language, locale, chain, system prompt, crisis contacts."""
+    """Everything fixed before generation: strategy, language, locale, chain, system prompt, crisis contacts.
+
+    ``offers_resources`` says whether the system prompt hands the generator the crisis contacts (a ``support`` reply,
+    or a person who seems at risk): a curated reply that replaces the generator's must then carry them too.
+    """
 
     strategy: Strategy
     category: str
@@ -83,6 +87,7 @@ class Plan:
     chain: SafetyChain
     system: str
     resources: str
+    offers_resources: bool = False
 
 
 @dataclass(frozen=True, slots=True)
