@@ -13,7 +13,7 @@ from rich.console import Console
 from nacre._jsonfile import read_json_file
 from nacre.cli import _common
 from nacre.conversation import Conversation, Message
-from nacre.errors import ConfigError
+from nacre.errors import ConfigError, ModelError
 
 if TYPE_CHECKING:
     from nacre.guard import Guard
@@ -152,6 +152,9 @@ async def _guarded_turn(the_guard: Guard, conversation: Conversation, *, stream:
         if risk is not None:
             note += f" · {risk.category} · severity {risk.severity} · user likely {risk.likely_user_type}"
         err.print(note + (" · snippets" if result.fallback else "") + "]", style="dim", markup=False)
+    if result.model_error is not None:
+        # The curated fallback has been shown, but the user must learn that the model itself is not answering.
+        raise ModelError(f"the model failed ({result.model_error}); the reply shown is the guard's curated fallback")
     return result.text
 
 
