@@ -199,3 +199,10 @@ def test_a_guarded_chat_with_an_unreachable_model_is_an_error_not_a_quiet_fallba
     session = nacre("chat", "--guard", *_unreachable(), input="Tips for tea?\nAnd for coffee?\n")
     assert session.returncode == 1 and "Traceback" not in session.stderr
     assert session.stderr.count("error: the model failed") == 1  # the session ends at the first failure
+
+
+def test_the_guard_note_of_a_chat_is_one_line_in_a_narrow_terminal() -> None:
+    result = nacre("chat", "--guard", "-m", "mock/echo", "--no-cache", "--once", "Tips for tea?", env={"COLUMNS": "30"})
+    assert result.returncode == 0, result.stderr
+    notes = [line for line in result.stderr.splitlines() if line.startswith("[guard: ")]
+    assert len(notes) == 1 and notes[0].endswith("]"), result.stderr

@@ -115,7 +115,7 @@ async def _one_turn(
     model: ChatModel, conversation: Conversation, config: GenerationConfig, *, stream: bool
 ) -> Completion:
     out = _reply_console()
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     if stream and config.json_schema is None:
         completion: Completion | None = None
         async for chunk in model.stream(conversation, config=config):
@@ -135,7 +135,7 @@ async def _one_turn(
 
 async def _guarded_turn(the_guard: Guard, conversation: Conversation, *, stream: bool) -> str:
     out = _reply_console()
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     if stream:
         guarded = the_guard.stream(conversation)
         async for chunk in guarded:
