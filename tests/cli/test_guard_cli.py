@@ -206,3 +206,9 @@ def test_the_guard_note_of_a_chat_is_one_line_in_a_narrow_terminal() -> None:
     assert result.returncode == 0, result.stderr
     notes = [line for line in result.stderr.splitlines() if line.startswith("[guard: ")]
     assert len(notes) == 1 and notes[0].endswith("]"), result.stderr
+
+
+def test_a_conversation_file_with_a_lone_surrogate_escape_is_one_line(tmp_path: Path) -> None:
+    chat = tmp_path / "chat.json"
+    chat.write_text('[{"role": "user", "content": "caf\\ud800"}]')
+    assert_one_line_error(nacre("guard", "-m", "mock/echo", "--no-cache", "-c", str(chat)), "is not UTF-8 text")

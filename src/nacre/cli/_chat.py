@@ -59,6 +59,10 @@ def chat(
         schema = read_json_file(json_schema, "JSON schema")
         if not isinstance(schema, dict):
             raise ConfigError(f"{json_schema} must hold a JSON object (a JSON schema)")
+    if system is not None:
+        _common.require_text(Conversation((Message.system(system),)), "--system")
+    if once is not None:
+        _common.require_text(Conversation.from_text(once), "--once")
     config = GenerationConfig(max_tokens=max_tokens, temperature=temperature, seed=seed, json_schema=schema)
     chat_model, store = _common.open_model(
         model,
@@ -191,6 +195,11 @@ def _repl(
             continue
         if command == "/help":
             console.print(_HELP)
+            continue
+        try:
+            _common.require_text(Conversation((Message.user(text),)), "this message")
+        except ConfigError as exc:
+            Console(stderr=True, highlight=False, soft_wrap=True).print(f"error: {exc}; nothing was sent", markup=False)
             continue
         conversation = conversation.append(Message.user(text))
         console.print("[bold blue]model>[/] ", end="")
