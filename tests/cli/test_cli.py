@@ -149,6 +149,30 @@ def test_repl_ends_cleanly_on_eof() -> None:
     assert result.returncode == 0 and "Traceback" not in result.stderr
 
 
+def test_text_that_is_not_utf8_is_one_line() -> None:
+    # A byte that is not UTF-8 (here 0xe9) reaches Python as the surrogate escape U+DCE9.
+    assert_one_line_error(nacre("chat", "-m", "mock/echo", "--no-cache", "--once", "caf\udce9"), "--once is not UTF-8")
+    assert_one_line_error(
+        nacre("chat", "-m", "mock/echo", "--no-cache", "-s", "caf\udce9", "--once", "hi"), "--system is not UTF-8"
+    )
+    assert_one_line_error(nacre("guard", "--no-generate", "caf\udce9"), "the message is not UTF-8")
+
+
+@pytest.mark.parametrize("guard", [(), ("--guard",)])
+def test_a_line_that_is_not_utf8_is_refused_and_the_session_goes_on(guard: tuple[str, ...]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "nacre", "chat", *guard, "-m", "mock/echo", "--no-cache"],
+        input=b"caf\xe9 au lait?\nhello again\n",
+        capture_output=True,
+        env={**os.environ, "COLUMNS": "200", "LC_ALL": "C.UTF-8"},
+        timeout=120,
+    )
+    stdout, stderr = result.stdout.decode(), result.stderr.decode()
+    assert result.returncode == 0 and "Traceback" not in stderr, stderr
+    assert "error: this message is not UTF-8 text" in stderr
+    assert "hello again" in stdout  # the next line is answered
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [

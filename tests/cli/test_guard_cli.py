@@ -186,3 +186,29 @@ def test_a_request_with_no_topic_is_answered_plainly() -> None:
         result = nacre("guard", "--no-generate", "--json", text)
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout)["decision"]["strategy"] == "comply", text
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_guarded_chat_with_an_unreachable_model_is_an_error_not_a_quiet_fallback(stream: bool) -> None:
+    once = nacre("chat", "--guard", *_unreachable(), *(() if stream else ("--no-stream",)), "--once", "Tips for tea?")
+    assert once.returncode == 1
+    errors = [line for line in once.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "the model failed" in errors[0] and "cannot reach" in errors[0]
+    assert "Traceback" not in once.stderr
+    assert once.stdout.strip()  # the curated fallback is still shown
+    session = nacre("chat", "--guard", *_unreachable(), input="Tips for tea?\nAnd for coffee?\n")
+    assert session.returncode == 1 and "Traceback" not in session.stderr
+    assert session.stderr.count("error: the model failed") == 1  # the session ends at the first failure
+
+
+def test_the_guard_note_of_a_chat_is_one_line_in_a_narrow_terminal() -> None:
+    result = nacre("chat", "--guard", "-m", "mock/echo", "--no-cache", "--once", "Tips for tea?", env={"COLUMNS": "30"})
+    assert result.returncode == 0, result.stderr
+    notes = [line for line in result.stderr.splitlines() if line.startswith("[guard: ")]
+    assert len(notes) == 1 and notes[0].endswith("]"), result.stderr
+
+
+def test_a_conversation_file_with_a_lone_surrogate_escape_is_one_line(tmp_path: Path) -> None:
+    chat = tmp_path / "chat.json"
+    chat.write_text('[{"role": "user", "content": "caf\\ud800"}]')
+    assert_one_line_error(nacre("guard", "-m", "mock/echo", "--no-cache", "-c", str(chat)), "is not UTF-8 text")

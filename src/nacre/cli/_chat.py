@@ -13,7 +13,7 @@ from rich.console import Console
 from nacre._jsonfile import read_json_file
 from nacre.cli import _common
 from nacre.conversation import Conversation, Message
-from nacre.errors import ConfigError
+from nacre.errors import ConfigError, ModelError
 
 if TYPE_CHECKING:
     from nacre.guard import Guard
@@ -59,6 +59,10 @@ def chat(
         schema = read_json_file(json_schema, "JSON schema")
         if not isinstance(schema, dict):
             raise ConfigError(f"{json_schema} must hold a JSON object (a JSON schema)")
+    if system is not None:
+        _common.require_text(Conversation((Message.system(system),)), "--system")
+    if once is not None:
+        _common.require_text(Conversation.from_text(once), "--once")
     config = GenerationConfig(max_tokens=max_tokens, temperature=temperature, seed=seed, json_schema=schema)
     chat_model, store = _common.open_model(
         model,
@@ -115,7 +119,7 @@ async def _one_turn(
     model: ChatModel, conversation: Conversation, config: GenerationConfig, *, stream: bool
 ) -> Completion:
     out = _reply_console()
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     if stream and config.json_schema is None:
         completion: Completion | None = None
         async for chunk in model.stream(conversation, config=config):
@@ -135,7 +139,7 @@ async def _one_turn(
 
 async def _guarded_turn(the_guard: Guard, conversation: Conversation, *, stream: bool) -> str:
     out = _reply_console()
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     if stream:
         guarded = the_guard.stream(conversation)
         async for chunk in guarded:
@@ -152,6 +156,9 @@ async def _guarded_turn(the_guard: Guard, conversation: Conversation, *, stream:
         if risk is not None:
             note += f" · {risk.category} · severity {risk.severity} · user likely {risk.likely_user_type}"
         err.print(note + (" · snippets" if result.fallback else "") + "]", style="dim", markup=False)
+    if result.model_error is not None:
+        # The curated fallback has been shown, but the user must learn that the model itself is not answering.
+        raise ModelError(f"the model failed ({result.model_error}); the reply shown is the guard's curated fallback")
     return result.text
 
 
@@ -188,6 +195,11 @@ def _repl(
             continue
         if command == "/help":
             console.print(_HELP)
+            continue
+        try:
+            _common.require_text(Conversation((Message.user(text),)), "this message")
+        except ConfigError as exc:
+            Console(stderr=True, highlight=False, soft_wrap=True).print(f"error: {exc}; nothing was sent", markup=False)
             continue
         conversation = conversation.append(Message.user(text))
         console.print("[bold blue]model>[/] ", end="")

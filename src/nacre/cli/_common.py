@@ -11,7 +11,7 @@ from rich.console import Console
 
 from nacre._jsonfile import read_json_file
 from nacre.batch import PARTIAL, check_paths
-from nacre.conversation import Conversation
+from nacre.conversation import Conversation, canonical_json
 from nacre.errors import ConfigError
 from nacre.models import CachedChatModel, ChatModel, ModelSettings, get_model
 from nacre.store import Store, default_path
@@ -81,6 +81,7 @@ def single_conversation(
         ConfigError: If the modes are mixed or missing, --input has no --output (or --output no --input), or the
             output would overwrite the input or cannot be a result file.
         ConversationError: If the file does not hold valid OpenAI chat messages.
+        ConfigError: If the text is not UTF-8 text.
     """
     if output is not None and input is None and text is None and conversation is None:
         raise ConfigError("--output goes with --input FILE (the lines to process)")
@@ -97,11 +98,38 @@ def single_conversation(
         conv = Conversation.from_openai(read_json_file(conversation, "conversation file"))
         if not any(m.text.strip() for m in conv.user_turns):
             raise ConfigError(f"{conversation} holds no user message with text: there is nothing to check")
-        return conv
+        return require_text(conv, str(conversation))
     assert text is not None
     if not text.strip():
         raise ConfigError("the message is empty: give the text to check as the argument")
-    return Conversation.from_text(text)
+    return require_text(Conversation.from_text(text), "the message")
+
+
+def require_text(conversation: Conversation, what: str) -> Conversation:
+    r"""Refuse a conversation with a character that no text encoding can write: a lone UTF-16 surrogate.
+
+    Bytes that are not UTF-8 on the command line or a pipe reach Python as such surrogates, and so does a JSON
+    ``\ud800`` escape; a model request, the response cache's key and the store all encode UTF-8 and would
+    fail deep inside on one.
+
+    Args:
+        conversation: The conversation read from the user.
+        what: How the error names where it came from, e.g. ``the message``.
+
+    Returns:
+        The conversation, unchanged.
+
+    Raises:
+        ConfigError: If it holds such a character.
+    """
+    try:
+        canonical_json(conversation.to_openai()).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = ascii(exc.object[exc.start : exc.end])
+        raise ConfigError(
+            f"{what} is not UTF-8 text: it holds {bad}, a byte that is not UTF-8 or a lone \\ud800-style escape"
+        ) from None
+    return conversation
 
 
 def parse_options(pairs: list[str] | None) -> dict[str, str]:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from nacre.assess import RiskAssessment
 from nacre.conversation import Conversation
+from nacre.errors import NacreError
 from nacre.respond._contracts import CheckResult
 from nacre.respond._result import ResponseResult
 from nacre.strategy import Decision
@@ -119,7 +120,13 @@ async def stream_reply(
         finally:
             await _close(source)
     except Exception as exc:  # fail closed, as in respond()
-        logger.exception("respond: streaming from %s failed; using the curated fallback", responder.model.model_id)
+        if isinstance(exc, NacreError):
+            # An unreachable or failing model server is an operating condition, not a bug: one line, as in respond().
+            logger.error(
+                "respond: streaming from %s failed (%s); using the curated fallback", responder.model.model_id, exc
+            )
+        else:
+            logger.exception("respond: streaming from %s failed; using the curated fallback", responder.model.model_id)
         error = f"{type(exc).__name__}: {exc}"
     generate_ms = (time.perf_counter() - started) * 1000
 
