@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -139,6 +140,25 @@ def test_loading_rejects_bad_files(tmp_path: Path) -> None:
         load_templates(bad)
     with pytest.raises(ConfigError, match="cannot read"):
         load_templates(tmp_path / "missing.json")
+    entry = {"name": "x", "contact": "1", "kind": "phone", "translations": {"zh": {"title": "x"}}}
+    bad.write_text(json.dumps({"locales": {"US": {"resources": [entry]}}}))
+    with pytest.raises(ConfigError, match=r"translations\.zh"):
+        load_crisis_directory(bad)
+
+
+def test_a_service_is_listed_in_the_replys_language_where_translated(tmp_path: Path) -> None:
+    entry = {
+        "name": "Local emergency services",
+        "contact": "your local emergency number",
+        "kind": "phone",
+        "hours": "24/7",
+        "translations": {"zh": {"name": "当地紧急求助服务", "contact": "当地的紧急电话", "hours": "全天24小时"}},
+    }
+    path = tmp_path / "crisis.json"
+    path.write_text(json.dumps({"locales": {"default": {"lang": "en", "resources": [entry]}}}), encoding="utf-8")
+    resources = load_crisis_directory(path).resolve(None, "en")
+    assert format_resources(resources, lang="zh") == "- 当地紧急求助服务：当地的紧急电话（全天24小时）"
+    assert format_resources(resources, lang="en") == "- Local emergency services: your local emergency number (24/7)"
 
 
 # The shipped data ------------------------------------------------------------------------------------------------
@@ -150,8 +170,12 @@ def test_shipped_crisis_resources_are_complete() -> None:
     for key, entry in directory.locales.items():
         assert entry.resources, key
         assert entry.lang in ("en", "zh")
+        other = "zh" if entry.lang == "en" else "en"
         for r in entry.resources:
             assert r.name and r.contact and r.last_verified, (key, r)
+            assert r.text_in(other)[0] != r.name, (key, r.name)  # listed in the other reply language too
+            for language, _, contact, _ in r.translations:  # a translated contact keeps every number
+                assert re.findall(r"\d+", contact) == re.findall(r"\d+", r.contact) or not contact, (key, language)
 
 
 def test_shipped_templates_have_both_languages() -> None:
@@ -162,7 +186,7 @@ def test_shipped_templates_have_both_languages() -> None:
             assert templates.by_category["default"][lang][strategy]
 
 
-@pytest.mark.parametrize("locale", [None, "US", "GB", "CN", "HK"])
+@pytest.mark.parametrize("locale", [None, "US", "GB", "CN", "HK", "FR"])
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_every_shipped_fallback_honours_its_contract(taxonomy: Taxonomy, lang: str, locale: str | None) -> None:
     # Reviewed fallbacks must pass the same contracts generated replies are held to.

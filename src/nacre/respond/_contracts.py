@@ -134,9 +134,11 @@ def _contact_patterns(resource: CrisisResource) -> tuple[re.Pattern[str], ...]:
         address = re.sub(r"^(?:https?://)?(?:www\.)?", "", resource.contact.strip().lower()).rstrip("/")
         out.append(re.compile(re.escape(address), re.IGNORECASE))
     if not out:
-        # No number or address (e.g. "your local emergency number"): the service's name has to appear.
-        name = re.sub(r"\s*[（(][^)）]*[)）]\s*$", "", resource.name).strip()
-        out.append(re.compile(re.escape(name), re.IGNORECASE))
+        # No number or address (e.g. "your local emergency number"): the service's name has to appear, in any of
+        # the languages it is listed in.
+        for full in resource.names():
+            name = re.sub(r"\s*[（(][^)）]*[)）]\s*$", "", full).strip()
+            out.append(re.compile(re.escape(name), re.IGNORECASE))
     return tuple(out)
 
 

@@ -80,6 +80,8 @@ class CrisisResource:
         hours: When it answers.
         source: Where the entry was checked.
         last_verified: ISO date of the last check.
+        translations: ``(lang, name, contact, hours)`` for other reply languages, so that a Chinese reply can list
+            a US line in Chinese; an empty field there falls back to the original.
     """
 
     name: str
@@ -88,6 +90,18 @@ class CrisisResource:
     hours: str = ""
     source: str = ""
     last_verified: str = ""
+    translations: tuple[tuple[str, str, str, str], ...] = ()
+
+    def text_in(self, lang: str) -> tuple[str, str, str]:
+        """The name, contact and hours to show in a reply in ``lang`` (the original where there is no translation)."""
+        for language, name, contact, hours in self.translations:
+            if language == lang:
+                return name or self.name, contact or self.contact, hours or self.hours
+        return self.name, self.contact, self.hours
+
+    def names(self) -> tuple[str, ...]:
+        """The service's name in every language it has."""
+        return (self.name, *(name for _, name, _, _ in self.translations if name))
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +222,21 @@ def _resource(raw: Any, where: str) -> CrisisResource:
         hours=str(raw.get("hours", "")),
         source=str(raw.get("source", "")),
         last_verified=str(raw.get("last_verified", "")),
+        translations=_translations(raw.get("translations", {}), f"{where}.translations"),
     )
+
+
+def _translations(raw: Any, where: str) -> tuple[tuple[str, str, str, str], ...]:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: must be an object of language -> {{name, contact, hours}}")
+    out = []
+    for lang, fields in raw.items():
+        if not isinstance(fields, Mapping) or not set(fields) <= {"name", "contact", "hours"}:
+            raise ConfigError(f"{where}.{lang}: must be an object with 'name', 'contact' and/or 'hours'")
+        if not all(isinstance(v, str) for v in fields.values()):
+            raise ConfigError(f"{where}.{lang}: every field must be a string")
+        out.append((str(lang), fields.get("name", ""), fields.get("contact", ""), fields.get("hours", "")))
+    return tuple(out)
 
 
 def load_crisis_directory(path: Path | None = None) -> CrisisDirectory:
@@ -277,13 +305,12 @@ def format_resources(resources: LocaleResources, *, lang: str) -> str:
     colon = "：" if lang == "zh" else ": "
     lines = []
     for r in resources.resources:
+        name, contact, hours = r.text_in(lang)
         contact = (
-            w.call.format(contact=r.contact)
-            if r.kind == "phone" and re.fullmatch(r"[\d\s()+-]+", r.contact)
-            else r.contact
+            w.call.format(contact=contact) if r.kind == "phone" and re.fullmatch(r"[\d\s()+-]+", contact) else contact
         )
-        hours = w.hours.format(hours=r.hours) if r.hours else ""
-        lines.append(f"- {r.name}{colon}{contact}{hours}")
+        hours = w.hours.format(hours=hours) if hours else ""
+        lines.append(f"- {name}{colon}{contact}{hours}")
     return "\n".join(lines)
 
 
