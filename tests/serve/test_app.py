@@ -115,7 +115,7 @@ def test_a_previous_refusal_in_openai_shape_is_accepted(
 ) -> None:
     # What the SDK returns for a declined structured output, sent back as history: content null, a refusal field.
     upstream, _ = mock_upstream
-    marker = "Which river flows through Paris?"
+    marker = "Which river flows through Vienna, then?"
     declined = {"role": "assistant", "content": None, "refusal": "I can't fill in that form."}
     history = [*user("Fill in this tax form as JSON."), declined]
     completion = client.chat.completions.create(model=MODEL, messages=[*history, *user(marker)])  # type: ignore[list-item]
