@@ -352,26 +352,21 @@ def normalize(text: str) -> Normalized:
         signals.append(Signal(kind="long_text", detail=f"{len(clean)} chars", jailbreak=padded))
     readings.extend(dict.fromkeys(r for r in extracted if r and r != clean and r not in readings))
     # A closing "!" alone ("Thanks!") is punctuation, and an emoji's joiners are part of it: such a message is as
-    # content-free as without them.
+    # content-free as without them. With nothing visible left (only invisible characters were sent) there is no
+    # request to read, whatever hid it.
     incidental = bool(signals) and all(
         s.kind in ("leetspeak", "invisible_characters") and not s.jailbreak for s in signals
     )
-    # Nothing visible left (only invisible characters were sent): there is no request to read, whatever hid it.
+    quiet = incidental or not (readings or signals) or not clean.strip()
     # A framing ("tell me a story") around nothing: with no topic there is nothing for it to wrap.
     framing_only = bool(signals) and all(s.kind in ("fiction", "roleplay", "hypothetical") for s in signals)
-    if framing_only and is_topicless_task(clean):
-        readings, signals = [], [Signal(CONTENT_FREE, "a request for a kind of output with no topic", jailbreak=False)]
-    elif incidental or not (readings or signals) or not clean.strip():
-        if is_content_free(clean):
-            readings, signals = (
-                [],
-                [Signal(CONTENT_FREE, "a greeting, thanks or acknowledgement alone", jailbreak=False)],
-            )
-        elif is_topicless_task(clean):
-            readings, signals = (
-                [],
-                [Signal(CONTENT_FREE, "a request for a kind of output with no topic", jailbreak=False)],
-            )
+    detail = None
+    if quiet and is_content_free(clean):
+        detail = "a greeting, thanks or acknowledgement alone"
+    elif (quiet or framing_only) and is_topicless_task(clean):
+        detail = "a request for a kind of output with no topic"
+    if detail is not None:
+        readings, signals = [], [Signal(CONTENT_FREE, detail, jailbreak=False)]
     return Normalized(
         original=text, text=clean, readings=tuple(readings), signals=tuple(signals), lang=detect_lang(clean)
     )
