@@ -14,7 +14,6 @@ It fails closed: if any stage breaks, the user still gets a safe, kind reply and
 from __future__ import annotations
 
 import logging
-import operator
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -30,11 +29,11 @@ from nacre.respond import (
     Responder,
     ResponseResult,
     SafetyChain,
+    append_resources,
     compose_fallback,
-    format_resources,
     load_crisis_directory,
 )
-from nacre.strategy import Decision, GameState, Policy, decide, load_policy
+from nacre.strategy import Decision, GameState, Policy, decide, load_policy, look_ahead_rounds
 from nacre.taxonomy import NONE, Taxonomy
 
 logger = logging.getLogger(__name__)
@@ -51,10 +50,6 @@ LAST_RESORT = {
         "抱歉，我这边出了点问题，暂时没法好好回答你。如果你正在经历困难，请联系你信任的人或当地的紧急求助电话，"
         "你不必一个人扛着。如果不是，请稍后再试一次。"
     ),
-}
-_CONTACTS_INTRO = {
-    "en": "If you need to talk to someone now, these services can help:",
-    "zh": "如果你现在需要找人聊聊，可以联系这些求助渠道：",
 }
 
 
@@ -77,11 +72,9 @@ class GuardConfig:
     def __post_init__(self) -> None:
         # Checked here, not at the first request: a bad horizon would make every reply the fallback.
         try:
-            rounds = operator.index(self.horizon)
-        except TypeError:
-            rounds = 0
-        if isinstance(self.horizon, bool) or rounds < 1:
-            raise ConfigError(f"horizon must be an integer of at least 1, got {self.horizon!r}")
+            look_ahead_rounds(self.horizon)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,13 +364,10 @@ def last_resort_reply(lang: str, *, locale: str | None = None, directory: Crisis
     """
     base = LAST_RESORT.get(lang) or LAST_RESORT["en"]
     try:
-        resources = (directory or load_crisis_directory()).resolve(locale, lang)
-        contacts = format_resources(resources, lang=lang)
+        return append_resources(base, (directory or load_crisis_directory()).resolve(locale, lang), lang=lang)
     except Exception:  # the directory itself may be what is broken
         logger.exception("guard: crisis services unavailable")
         return base
-    intro = _CONTACTS_INTRO.get(lang) or _CONTACTS_INTRO["en"]
-    return f"{base}\n\n{intro}\n{contacts}"
 
 
 def _decision_only(decided: GuardDecision) -> GuardedResponse:

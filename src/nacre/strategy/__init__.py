@@ -6,7 +6,7 @@ takes well under a millisecond.
 
 from nacre.strategy._load import build_policy, load_policy
 from nacre.strategy._policy import GENERAL, BeliefShift, Constraint, Domain, Policy, Tables, Weights
-from nacre.strategy._solver import decide
+from nacre.strategy._solver import decide, look_ahead_rounds
 from nacre.strategy._types import (
     CAUTION,
     CONTINUING,
@@ -37,4 +37,5 @@ __all__ = [
     "build_policy",
     "decide",
     "load_policy",
+    "look_ahead_rounds",
 ]

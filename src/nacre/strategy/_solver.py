@@ -12,6 +12,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from nacre.strategy._policy import GENERAL, Constraint, Policy, _Compiled, _Game
 from nacre.strategy._types import CAUTION, REACTIONS, STRATEGIES, Decision, GameState, Reaction, Strategy
@@ -198,6 +199,22 @@ def _core(state: GameState, policy: Policy, horizon: int) -> _Core:
     )
 
 
+def look_ahead_rounds(horizon: Any) -> int:
+    """A look-ahead horizon as a whole number of rounds.
+
+    Raises:
+        ValueError: If it is not an integer of at least 1 (a fractional horizon would silently look one round
+            further than asked, 2.5 played as 3; ``True`` is no number of rounds).
+    """
+    try:
+        rounds = operator.index(horizon)
+    except TypeError:
+        rounds = 0
+    if isinstance(horizon, bool) or rounds < 1:
+        raise ValueError(f"horizon must be an integer of at least 1, got {horizon!r}")
+    return rounds
+
+
 def decide(state: GameState, policy: Policy, *, horizon: int = 2) -> Decision:
     """Choose the strategy the model commits to for one turn.
 
@@ -214,14 +231,7 @@ def decide(state: GameState, policy: Policy, *, horizon: int = 2) -> Decision:
     Raises:
         ValueError: If ``horizon`` is not an integer of at least 1.
     """
-    try:
-        # A fractional horizon would silently look one round further than asked (2.5 played as 3).
-        rounds = operator.index(horizon)
-    except TypeError:
-        rounds = 0
-    if isinstance(horizon, bool) or rounds < 1:
-        raise ValueError(f"horizon must be an integer of at least 1, got {horizon!r}")
-    horizon = rounds
+    horizon = look_ahead_rounds(horizon)
     core = _core(state, policy, horizon)
     b, g, game, eu, per_type, plan = core.b, core.g, core.game, core.eu, core.per_type, core.plan
     allowed, chosen, domain_id, active = core.allowed, core.chosen, core.domain_id, core.active
