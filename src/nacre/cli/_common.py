@@ -204,13 +204,10 @@ def warn_unknown_locale(locale: str | None) -> None:
     """Say so on stderr when no crisis services are listed for ``locale`` (the international list is used)."""
     if not locale:
         return
-    from nacre.respond import load_crisis_directory, normalize_locale
-    from nacre.respond._snippets import DEFAULT_LOCALE
+    from nacre.respond import load_crisis_directory
 
     directory = load_crisis_directory()
-    # "zh" or "zh-Hans" name a language that maps to a listed region; only a region with no list falls back.
-    resolved = directory.resolve(locale, "en").locale
-    if resolved == DEFAULT_LOCALE and normalize_locale(locale) != DEFAULT_LOCALE:
+    if not directory.lists(locale):
         known = ", ".join(sorted(k for k in directory.locales if k != "default"))
         Console(stderr=True).print(
             f"warning: no crisis services are listed for --locale {locale}; the international list is used "

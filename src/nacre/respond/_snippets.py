@@ -149,8 +149,8 @@ class CrisisDirectory:
             The services; empty if the directory has no matching or default entry.
         """
         key = normalize_locale(locale)
-        if key is not None and key not in self.locales:
-            language = _language_only(locale)
+        if locale and key is not None and key not in self.locales:
+            language = _language_only(locale, key)
             key = LANGUAGE_LOCALES[language] if language else key
         if key is None:
             key = LANGUAGE_LOCALES.get(lang, DEFAULT_LOCALE)
@@ -158,6 +158,13 @@ class CrisisDirectory:
             if candidate in self.locales:
                 return self.locales[candidate]
         return LocaleResources(DEFAULT_LOCALE, lang, ())
+
+    def lists(self, locale: str) -> bool:
+        """Whether ``locale`` has services of its own, rather than falling back to the international list.
+
+        ``default`` itself counts as listed, and so does a language alone whose usual region is (``zh``).
+        """
+        return normalize_locale(locale) == DEFAULT_LOCALE or self.resolve(locale, "en").locale != DEFAULT_LOCALE
 
 
 def normalize_locale(locale: str | None) -> str | None:
@@ -182,13 +189,13 @@ def normalize_locale(locale: str | None) -> str | None:
     return _ALIASES.get(region.upper(), region.upper())
 
 
-def _language_only(locale: str | None) -> str | None:
-    """The language of a tag that names one the directory maps to a region, and no region (``zh``, ``zh-Hans``)."""
-    if not locale:
-        return None
+def _language_only(locale: str, key: str) -> str | None:
+    """The language of a tag that names one the directory maps to a region, and no region (``zh``, ``zh-Hans``).
+
+    ``key`` is the tag's :func:`normalize_locale`: for a tag with no region, its language part upper-cased.
+    """
     language = re.split(r"[-_]", locale.strip())[0].lower()
-    named = language in LANGUAGE_LOCALES and normalize_locale(locale) == language.upper()
-    return language if named else None
+    return language if language in LANGUAGE_LOCALES and key == language.upper() else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,6 +321,11 @@ def format_resources(resources: LocaleResources, *, lang: str) -> str:
     return "\n".join(lines)
 
 
+def append_resources(reply: str, resources: LocaleResources, *, lang: str) -> str:
+    """``reply``, then an invitation to talk to someone and the services listed in ``lang``."""
+    return f"{reply.rstrip()}\n\n{_wording(lang).resources_intro}\n{format_resources(resources, lang=lang)}"
+
+
 def _fill(template: str, *, resources: str, topic: str) -> str:
     # Plain replacement: templates are prose and may hold other braces.
     text = template.replace("{topic}", topic)
@@ -349,8 +361,7 @@ class SnippetComposer:
 
     def with_resources(self, reply: str, *, lang: str, locale: str | None = None) -> str:
         """Append the locale's crisis services to a reply that lacks them."""
-        intro = _wording(lang).resources_intro
-        return f"{reply.rstrip()}\n\n{intro}\n{self.resources_text(lang=lang, locale=locale)}"
+        return append_resources(reply, self.resources(lang=lang, locale=locale), lang=lang)
 
     def with_care_note(self, reply: str, *, lang: str) -> str:
         """Append a short, general note on accuracy to a careful answer that lacks one."""

@@ -249,12 +249,16 @@ class Proxy:
             exc.headers.update(self._headers(ctx))
             raise
 
+    def _locale(self, parsed: ParsedChat) -> str | None:
+        """The region for crisis services: the request's ``nacre.locale``, else the server's."""
+        options = parsed.request.nacre
+        return (options.locale if options is not None else None) or self.config.locale
+
     def _last_resort(self, ctx: _Context, parsed: ParsedChat) -> Response:
         last = parsed.conversation.last_user
         # Without an assessment nobody can tell whether the person is in crisis: the reply names crisis services.
         lang = detect_lang(last.text if last is not None else "")
-        options = parsed.request.nacre
-        text = last_resort_reply(lang, locale=(options.locale if options is not None else None) or self.config.locale)
+        text = last_resort_reply(lang, locale=self._locale(parsed))
         extra = self._field(ctx, fallback=True)
         if ctx.stream:
             outcome = StreamOutcome()
@@ -302,8 +306,7 @@ class Proxy:
     async def _guarded(self, ctx: _Context, parsed: ParsedChat) -> Response:
         assert ctx.verdict is not None and ctx.verdict.decided is not None
         decided = ctx.verdict.decided
-        options = parsed.request.nacre
-        locale = (options.locale if options is not None else None) or self.config.locale
+        locale = self._locale(parsed)
         model = UpstreamChatModel(
             self.upstream, parsed.body, default_max_tokens=self.guard.config.generation.max_tokens
         )
