@@ -125,7 +125,10 @@ class DiskCachedEmbedder:
         self.dim = inner.dim
         self.path = path
         self._np = np
-        self.cache = dict(np.load(path)) if path.exists() else {}
+        try:
+            self.cache = dict(np.load(path)) if path.exists() else {}
+        except (OSError, ValueError) as exc:  # not an .npz this script wrote
+            raise SystemExit(f"error: --embedding-cache {path} is not an embedding cache: {exc}") from None
         self.added = 0
 
     def embed(self, texts):
